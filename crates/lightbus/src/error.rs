@@ -98,7 +98,10 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn redis(url: &crate::transport::redis::RedisUrl, source: redis::RedisError) -> Self {
+    pub(crate) fn redis(
+        url: &crate::transport::redis::RedisUrl,
+        source: redis::RedisError,
+    ) -> Self {
         Error::Redis {
             url: url.redacted().to_owned(),
             source,

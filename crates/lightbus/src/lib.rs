@@ -60,7 +60,7 @@ pub mod transport;
 pub mod worker;
 
 pub use api::{Api, Event, Kwargs};
-pub use client::{blocking, Bus, BusBuilder};
+pub use client::{blocking, Bus, BusBuilder, FiredEvent};
 pub use error::{Error, Result};
 pub use message::EventMessage;
 
@@ -113,7 +113,9 @@ pub mod __private {
     /// Decodes the result of a typed client call.
     pub fn decode_result<T: DeserializeOwned>(member: &str, value: Value) -> Result<T> {
         serde_json::from_value(value).map_err(|e| {
-            Error::Codec(format!("the result of {member}() has an unexpected shape: {e}"))
+            Error::Codec(format!(
+                "the result of {member}() has an unexpected shape: {e}"
+            ))
         })
     }
 

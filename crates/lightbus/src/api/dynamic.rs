@@ -167,19 +167,37 @@ mod tests {
                 })
                 .build(),
         );
-        let sum = api.clone().call("add", kwargs(json!({"a": 2, "b": 3}))).await;
+        let sum = api
+            .clone()
+            .call("add", kwargs(json!({"a": 2, "b": 3})))
+            .await;
         assert_eq!(sum, Ok(json!(5)));
 
         let missing = api.clone().call("add", kwargs(json!({"a": 2}))).await;
-        assert!(missing.unwrap_err().message.contains("missing argument `b`"));
+        assert!(missing
+            .unwrap_err()
+            .message
+            .contains("missing argument `b`"));
 
-        let extra = api.clone().call("add", kwargs(json!({"a": 1, "b": 2, "c": 3}))).await;
-        assert!(extra.unwrap_err().message.contains("unexpected argument `c`"));
+        let extra = api
+            .clone()
+            .call("add", kwargs(json!({"a": 1, "b": 2, "c": 3})))
+            .await;
+        assert!(extra
+            .unwrap_err()
+            .message
+            .contains("unexpected argument `c`"));
 
-        let failed = api.clone().call("add", kwargs(json!({"a": "x", "b": 2}))).await;
+        let failed = api
+            .clone()
+            .call("add", kwargs(json!({"a": "x", "b": 2})))
+            .await;
         assert_eq!(failed.unwrap_err().message, "a is not an integer");
 
         let unknown = api.call("sub", Kwargs::new()).await;
-        assert!(unknown.unwrap_err().message.contains("no procedure named `sub`"));
+        assert!(unknown
+            .unwrap_err()
+            .message
+            .contains("no procedure named `sub`"));
     }
 }

@@ -24,7 +24,10 @@ impl Registry {
     pub(crate) fn add(&self, api: Arc<dyn Api>) -> Result<Arc<ApiDescriptor>> {
         let descriptor = Arc::new(api.descriptor());
         validate_api_name(&descriptor.name)?;
-        let mut apis = self.apis.write().unwrap_or_else(|poison| poison.into_inner());
+        let mut apis = self
+            .apis
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner());
         if apis.contains_key(&descriptor.name) {
             return Err(Error::Duplicate(format!(
                 "an API named `{}` is already registered in this process",
@@ -42,13 +45,19 @@ impl Registry {
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<RegisteredApi> {
-        let apis = self.apis.read().unwrap_or_else(|poison| poison.into_inner());
+        let apis = self
+            .apis
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
         apis.get(name).cloned()
     }
 
     /// Every registered API, sorted by name.
     pub(crate) fn all(&self) -> Vec<RegisteredApi> {
-        let apis = self.apis.read().unwrap_or_else(|poison| poison.into_inner());
+        let apis = self
+            .apis
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
         apis.values().cloned().collect()
     }
 }
@@ -84,7 +93,12 @@ mod tests {
         let duplicate = registry.add(Arc::new(ApiBuilder::new("my_company.auth").build()));
         assert!(matches!(duplicate, Err(Error::Duplicate(_))));
         for bad in ["", "default", "a..b", "1abc", "has space"] {
-            assert!(registry.add(Arc::new(ApiBuilder::new(bad).build())).is_err(), "{bad}");
+            assert!(
+                registry
+                    .add(Arc::new(ApiBuilder::new(bad).build()))
+                    .is_err(),
+                "{bad}"
+            );
         }
         assert_eq!(registry.all().len(), 1);
     }

@@ -1,0 +1,182 @@
+//! The command line: `run` for a service's own binary, and the operator commands.
+//!
+//! A service gets the whole command line with one call, passing the code that registers its
+//! APIs and listeners (the Rust counterpart of upstream's `bus.py`):
+//!
+//! ```no_run
+//! # use lightbus::api::ApiBuilder;
+//! #[tokio::main]
+//! async fn main() -> std::process::ExitCode {
+//!     lightbus::cli::main(|bus| {
+//!         bus.register(ApiBuilder::new("auth").build())?;
+//!         Ok(())
+//!     })
+//!     .await
+//! }
+//! ```
+//!
+//! `my_service run --service-name auth --only rpcs` then serves the API. Flags take
+//! precedence over `LIGHTBUS_*` environment variables, which take precedence over the file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::client::Bus;
+use crate::config::{ConfigOverrides, LogLevel};
+use crate::error::Result;
+use crate::worker::{Feature, Features, Worker};
+
+/// Options every command accepts.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Configuration file (YAML or JSON), shared with Python Lightbus.
+    #[arg(long, global = true, env = "LIGHTBUS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Service name; processes of one service share listeners' work. Placeholders:
+    /// {hostname} {pid} {random4} {random8} {random16} {friendly}.
+    #[arg(
+        long,
+        global = true,
+        env = "LIGHTBUS_SERVICE_NAME",
+        value_name = "NAME"
+    )]
+    pub service_name: Option<String>,
+    /// Process name, unique within the service. Same placeholders.
+    #[arg(
+        long,
+        global = true,
+        env = "LIGHTBUS_PROCESS_NAME",
+        value_name = "NAME"
+    )]
+    pub process_name: Option<String>,
+    /// Log level: debug, info, warning, error or critical (default: the file's, or info).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<LogLevel>,
+}
+
+impl GlobalArgs {
+    /// These options as configuration overrides.
+    pub fn overrides(&self) -> ConfigOverrides {
+        ConfigOverrides {
+            config_path: self.config.clone(),
+            service_name: self.service_name.clone(),
+            process_name: self.process_name.clone(),
+            log_level: self.log_level,
+        }
+    }
+}
+
+/// `run`: serve the registered APIs and run listeners until SIGINT or SIGTERM.
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Examples:\n  \
+    auth_service run\n  \
+    auth_service run --service-name auth --process-name 'auth-{pid}'\n  \
+    auth_service run --only rpcs\n  \
+    auth_service run --skip events --skip tasks")]
+pub struct RunArgs {
+    /// Run only these features (repeatable): rpcs, events, tasks.
+    #[arg(long, value_name = "FEATURE")]
+    pub only: Vec<Feature>,
+    /// Do not run these features (repeatable): rpcs, events, tasks.
+    #[arg(long, value_name = "FEATURE")]
+    pub skip: Vec<Feature>,
+    /// The most RPCs executed at once.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_concurrency: usize,
+}
+
+/// The commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve this process's APIs and run its listeners until interrupted.
+    Run(RunArgs),
+}
+
+/// The command line of a Lightbus process.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    version,
+    about = "Lightbus: RPCs and events over Redis, compatible with Python Lightbus"
+)]
+pub struct Cli {
+    /// Options for every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Parses the process's arguments and runs the command, with `setup` registering the
+/// process's APIs and listeners on the bus first. Returns the exit code: errors are printed
+/// to stderr and give a non-zero code.
+pub async fn main<F>(setup: F) -> ExitCode
+where
+    F: FnOnce(&Bus) -> Result<()>,
+{
+    let cli = Cli::parse();
+    match execute(cli, setup).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs an already-parsed command line.
+pub async fn execute<F>(cli: Cli, setup: F) -> Result<()>
+where
+    F: FnOnce(&Bus) -> Result<()>,
+{
+    let bus = Bus::builder().overrides(cli.global.overrides()).build()?;
+    init_logging(bus.config().bus().log_level);
+    setup(&bus)?;
+    match cli.command {
+        Command::Run(args) => {
+            Worker::new(bus)
+                .features(Features::select(&args.only, &args.skip))
+                .max_concurrency(args.max_concurrency)
+                .run(shutdown_signal())
+                .await
+        }
+    }
+}
+
+/// Logs to stderr at `level` (or as `RUST_LOG` says), in colour on a terminal.
+pub fn init_logging(level: LogLevel) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(level.as_tracing().as_str().to_lowercase()));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

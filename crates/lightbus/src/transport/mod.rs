@@ -1,0 +1,101 @@
+//! Moving messages between processes, one trait per role.
+//!
+//! - [`RpcTransport`]: callers put calls on the bus; workers take them off;
+//! - [`ResultTransport`]: workers send results back to the caller's return path;
+//! - [`EventTransport`]: authoritative processes fire events; listeners consume them.
+//!
+//! Each API picks its transports in the configuration (`rpc_transport`, `result_transport`,
+//! `event_transport`). [`redis`] implements every role over Redis exactly as Python
+//! Lightbus 1.1 does, so processes of either language share a bus.
+//!
+//! Guarantees: RPCs are delivered at most once (a call that expired in the queue is dropped
+//! unexecuted); results are delivered to exactly the return path the call names.
+
+pub mod redis;
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::error::Result;
+use crate::message::{EventMessage, ResultMessage, RpcMessage};
+
+/// Sends calls (caller side) and receives them (worker side).
+pub trait RpcTransport: Send + Sync + 'static {
+    /// Puts `call` on its API's queue. It expires, unexecuted, if no worker claims it
+    /// within `expire_after`.
+    fn send_call<'a>(
+        &'a self,
+        call: &'a RpcMessage,
+        expire_after: Duration,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Starts receiving calls for `apis` (worker side).
+    fn consumer(&self, apis: Vec<String>) -> Box<dyn RpcConsumer>;
+
+    /// Claims a received call for execution. `false` means it expired while queued and must
+    /// be dropped unexecuted (this is what makes RPCs at-most-once).
+    fn claim<'a>(&'a self, call: &'a RpcMessage) -> BoxFuture<'a, Result<bool>>;
+
+    /// A short description for logs, e.g. `redis://127.0.0.1:6379/0`.
+    fn describe(&self) -> String;
+}
+
+/// A worker's stream of incoming calls.
+pub trait RpcConsumer: Send {
+    /// Waits up to `wait` for calls and returns up to `max` of them (empty on timeout, so the
+    /// worker can check for shutdown between waits).
+    fn next_batch(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<RpcMessage>>>;
+}
+
+/// Carries results from workers back to callers.
+pub trait ResultTransport: Send + Sync + 'static {
+    /// Registers interest in the result of call `call_id` and returns the return path to put
+    /// in the call, plus the future that resolves when the result arrives. Call this *before*
+    /// sending the call.
+    fn expect_result(&self, call_id: &str) -> Result<(String, PendingResult)>;
+
+    /// Sends `result` to the return path named in `call` (worker side).
+    fn send_result<'a>(
+        &'a self,
+        call: &'a RpcMessage,
+        result: &'a ResultMessage,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// A short description for logs.
+    fn describe(&self) -> String;
+}
+
+/// The result of one call, on its way. Dropping it gives up on the result.
+pub struct PendingResult {
+    receiver: tokio::sync::oneshot::Receiver<ResultMessage>,
+    _registration: Box<dyn Send + Sync>,
+}
+
+impl PendingResult {
+    /// A pending result fed by `receiver`; `registration` is dropped with it (use it to
+    /// unregister the waiter).
+    pub fn new(
+        receiver: tokio::sync::oneshot::Receiver<ResultMessage>,
+        registration: Box<dyn Send + Sync>,
+    ) -> Self {
+        PendingResult {
+            receiver,
+            _registration: registration,
+        }
+    }
+
+    /// Waits for the result; `None` if the transport shut down first.
+    pub async fn wait(self) -> Option<ResultMessage> {
+        self.receiver.await.ok()
+    }
+}
+
+/// Fires events and (see the events module of each transport) consumes them.
+pub trait EventTransport: Send + Sync + 'static {
+    /// Appends `event` to its stream and returns the stream entry id.
+    fn send_event<'a>(&'a self, event: &'a EventMessage) -> BoxFuture<'a, Result<String>>;
+
+    /// A short description for logs.
+    fn describe(&self) -> String;
+}

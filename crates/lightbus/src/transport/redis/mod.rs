@@ -1,0 +1,203 @@
+//! The Redis transport: every role, byte-compatible with Python Lightbus 1.1.
+//!
+//! - [`rpc`]: calls are JSON blobs on the list `{api}:rpc_queue`, each with an expiry key;
+//! - [`result`]: results are JSON blobs pushed to the list named by the call's return path;
+//! - [`event`]: events are entries of the stream `{api}.*:stream` (or one per event).
+//!
+//! Connections: each Redis server (by URL) gets one multiplexed connection shared by every
+//! non-blocking command of the process, so concurrent commands are pipelined automatically;
+//! each blocking loop (a worker's queue pop, the result listener, a stream reader) gets a
+//! dedicated connection. Both reconnect on failure.
+
+pub mod event;
+pub mod result;
+pub mod rpc;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::AsyncConnectionConfig;
+use tokio::sync::OnceCell;
+
+use crate::error::{Error, Result};
+
+/// A Redis URL, with a form safe to print (password hidden).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RedisUrl {
+    url: String,
+    redacted: String,
+}
+
+impl RedisUrl {
+    /// Wraps a URL such as `redis://:password@host:6379/0`.
+    pub fn new(url: impl Into<String>) -> Self {
+        let url = url.into();
+        let redacted = redact(&url);
+        RedisUrl { url, redacted }
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> &str {
+        &self.redacted
+    }
+
+    /// The URL as configured.
+    pub fn as_str(&self) -> &str {
+        &self.url
+    }
+}
+
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) if credentials.contains(':') => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// How long a shared (non-blocking) command may wait for its reply before it fails.
+const SHARED_RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One Redis server: the client, the shared connection, and a factory of dedicated ones.
+pub struct RedisServer {
+    url: RedisUrl,
+    client: redis::Client,
+    shared: OnceCell<ConnectionManager>,
+}
+
+impl RedisServer {
+    fn open(url: &RedisUrl) -> Result<Self> {
+        let client = redis::Client::open(url.as_str()).map_err(|e| Error::redis(url, e))?;
+        Ok(RedisServer {
+            url: url.clone(),
+            client,
+            shared: OnceCell::new(),
+        })
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> &RedisUrl {
+        &self.url
+    }
+
+    /// The process's shared, automatically pipelined connection to this server. It is
+    /// opened on first use and reconnects by itself after failures.
+    pub async fn shared(&self) -> Result<ConnectionManager> {
+        let manager = self
+            .shared
+            .get_or_try_init(|| async {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(Some(SHARED_RESPONSE_TIMEOUT))
+                    .set_number_of_retries(2)
+                    .set_max_delay(Duration::from_secs(2));
+                ConnectionManager::new_with_config(self.client.clone(), config).await
+            })
+            .await
+            .map_err(|e| Error::redis(&self.url, e))?;
+        Ok(manager.clone())
+    }
+
+    /// A new connection for one blocking loop (no response timeout: blocking commands wait
+    /// as long as they ask to).
+    pub async fn dedicated(&self) -> Result<MultiplexedConnection> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(None);
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| Error::redis(&self.url, e))
+    }
+
+    /// Wraps a Redis error with this server's URL.
+    pub fn error(&self, source: redis::RedisError) -> Error {
+        Error::redis(&self.url, source)
+    }
+}
+
+/// The Redis servers this process talks to, one [`RedisServer`] per URL.
+#[derive(Default)]
+pub struct RedisServers {
+    servers: Mutex<HashMap<String, Arc<RedisServer>>>,
+}
+
+impl RedisServers {
+    /// The server for `url`, opened on first request.
+    pub fn get(&self, url: &str) -> Result<Arc<RedisServer>> {
+        let mut servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(server) = servers.get(url) {
+            return Ok(server.clone());
+        }
+        let server = Arc::new(RedisServer::open(&RedisUrl::new(url))?);
+        servers.insert(url.to_owned(), server.clone());
+        Ok(server)
+    }
+}
+
+/// Waits before reconnecting: doubles from 100 ms up to `max`, reset after a success.
+pub(crate) struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    pub(crate) fn new(max: Duration) -> Self {
+        Backoff {
+            next: Duration::from_millis(100),
+            max: max.max(Duration::from_millis(100)),
+        }
+    }
+
+    /// The delay to wait now; the following one will be longer.
+    pub(crate) fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(self.max);
+        delay
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.next = Duration::from_millis(100);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            RedisUrl::new("redis://:hunter2@db:6379/0").redacted(),
+            "redis://:***@db:6379/0"
+        );
+        assert_eq!(
+            RedisUrl::new("redis://user:pw@db/0").redacted(),
+            "redis://user:***@db/0"
+        );
+        assert_eq!(
+            RedisUrl::new("redis://127.0.0.1:6379/0").redacted(),
+            "redis://127.0.0.1:6379/0"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let mut backoff = Backoff::new(Duration::from_millis(500));
+        let delays: Vec<u64> = (0..5)
+            .map(|_| backoff.next_delay().as_millis() as u64)
+            .collect();
+        assert_eq!(delays, [100, 200, 400, 500, 500]);
+        backoff.reset();
+        assert_eq!(backoff.next_delay(), Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,226 @@
+//! RPC results over Redis lists.
+//!
+//! A call's `return_path` is `redis+key://<key>`; the worker answers with
+//! `LPUSH <key> <blob>` and `EXPIRE <key> {result_ttl}` in one pipeline.
+//!
+//! Callers in this crate use one result key per process and server,
+//! `lightbus:result:{uuid}`, watched by a single listener task that pops results in batches
+//! and hands each to the waiting call by id. So a thousand concurrent calls cost one blocking
+//! connection, not a thousand. Python workers honour any return path, so this interoperates.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use tokio::sync::oneshot;
+
+use super::{Backoff, RedisServer};
+use crate::config::RedisResultConfig;
+use crate::error::{Error, Result};
+use crate::message::{ResultMessage, RpcMessage};
+use crate::transport::{PendingResult, ResultTransport};
+
+/// The scheme of return paths this transport understands.
+pub const RETURN_PATH_SCHEME: &str = "redis+key://";
+
+/// The most results the listener pops in one round trip.
+const RESULT_BATCH: usize = 256;
+
+type Waiters = Mutex<HashMap<String, oneshot::Sender<ResultMessage>>>;
+
+/// Sends results (worker side) and receives them (caller side) through Redis.
+pub struct RedisResultTransport {
+    server: Arc<RedisServer>,
+    config: RedisResultConfig,
+    result_key: String,
+    waiters: Arc<Waiters>,
+    listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl RedisResultTransport {
+    /// A transport on `server` with the API's `result_transport.redis` settings.
+    pub fn new(server: Arc<RedisServer>, config: RedisResultConfig) -> Self {
+        RedisResultTransport {
+            server,
+            config,
+            result_key: format!("lightbus:result:{}", uuid::Uuid::new_v4().simple()),
+            waiters: Arc::default(),
+            listener: Mutex::new(None),
+        }
+    }
+
+    /// Starts the listener task if it is not running (first call, or after it ended).
+    fn ensure_listener(&self) {
+        let mut listener = self.listener.lock().unwrap_or_else(|p| p.into_inner());
+        if listener.as_ref().is_some_and(|task| !task.is_finished()) {
+            return;
+        }
+        let task = tokio::spawn(listen_for_results(
+            self.server.clone(),
+            self.result_key.clone(),
+            Arc::downgrade(&self.waiters),
+        ));
+        *listener = Some(task);
+    }
+}
+
+impl Drop for RedisResultTransport {
+    fn drop(&mut self) {
+        if let Some(task) = self.listener.get_mut().ok().and_then(Option::take) {
+            task.abort();
+        }
+    }
+}
+
+/// Unregisters a waiter when its [`PendingResult`] is dropped (answered, timed out or
+/// abandoned), so the map never grows with forgotten calls.
+struct Registration {
+    waiters: Weak<Waiters>,
+    call_id: String,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(waiters) = self.waiters.upgrade() {
+            waiters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&self.call_id);
+        }
+    }
+}
+
+impl ResultTransport for RedisResultTransport {
+    fn expect_result(&self, call_id: &str) -> Result<(String, PendingResult)> {
+        self.ensure_listener();
+        let (sender, receiver) = oneshot::channel();
+        self.waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(call_id.to_owned(), sender);
+        let registration = Registration {
+            waiters: Arc::downgrade(&self.waiters),
+            call_id: call_id.to_owned(),
+        };
+        let return_path = format!("{RETURN_PATH_SCHEME}{}", self.result_key);
+        Ok((
+            return_path,
+            PendingResult::new(receiver, Box::new(registration)),
+        ))
+    }
+
+    fn send_result<'a>(
+        &'a self,
+        call: &'a RpcMessage,
+        result: &'a ResultMessage,
+    ) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let key = call
+                .return_path
+                .strip_prefix(RETURN_PATH_SCHEME)
+                .ok_or_else(|| {
+                    Error::Codec(format!(
+                    "call {} to {} has return path {:?}, which is not `{RETURN_PATH_SCHEME}<key>`",
+                    call.id,
+                    call.canonical_name(),
+                    call.return_path
+                ))
+                })?;
+            let mut connection = self.server.shared().await?;
+            redis::pipe()
+                .lpush(key, result.to_blob())
+                .ignore()
+                .expire(key, self.config.result_ttl as i64)
+                .ignore()
+                .exec_async(&mut connection)
+                .await
+                .map_err(|e| self.server.error(e))
+        }
+        .boxed()
+    }
+
+    fn describe(&self) -> String {
+        format!("redis result transport at {}", self.server.url().redacted())
+    }
+}
+
+/// The listener task: pops batches of results from this process's key and wakes each
+/// waiting call. Survives Redis restarts (reconnects with backoff); ends when the transport
+/// is dropped.
+async fn listen_for_results(server: Arc<RedisServer>, key: String, waiters: Weak<Waiters>) {
+    let mut backoff = Backoff::new(Duration::from_secs(5));
+    let mut connection = None;
+    loop {
+        if waiters.strong_count() == 0 {
+            return;
+        }
+        let conn = match &mut connection {
+            Some(conn) => conn,
+            None => match server.dedicated().await {
+                Ok(conn) => {
+                    backoff.reset();
+                    connection.insert(conn)
+                }
+                Err(error) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(
+                        "result listener cannot connect: {error}; retrying in {delay:?}"
+                    );
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+            },
+        };
+        let reply: redis::RedisResult<Option<(String, Vec<Vec<u8>>)>> = redis::cmd("BLMPOP")
+            .arg(1)
+            .arg(1)
+            .arg(&key)
+            .arg("LEFT")
+            .arg("COUNT")
+            .arg(RESULT_BATCH)
+            .query_async(conn)
+            .await;
+        let blobs = match reply {
+            Ok(Some((_, blobs))) => blobs,
+            Ok(None) => continue,
+            Err(error) => {
+                connection = None;
+                let delay = backoff.next_delay();
+                tracing::warn!(
+                    "result listener lost {}: {error}; reconnecting in {delay:?}",
+                    server.url().redacted()
+                );
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+        };
+        let Some(waiters) = waiters.upgrade() else {
+            return;
+        };
+        for blob in blobs {
+            match ResultMessage::from_blob(&blob) {
+                Ok(result) => {
+                    let waiter = waiters
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&result.rpc_message_id);
+                    match waiter {
+                        Some(waiter) => {
+                            let _ = waiter.send(result);
+                        }
+                        None => tracing::debug!(
+                            call = %result.rpc_message_id,
+                            "result arrived after its caller stopped waiting"
+                        ),
+                    }
+                }
+                Err(error) => tracing::error!(
+                    blob = %String::from_utf8_lossy(&blob),
+                    "ignoring an undecodable RPC result: {error}"
+                ),
+            }
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Serving RPCs: take calls off the queues, claim, execute concurrently, answer.
+//!
+//! One consumer loop per registered API pops calls in batches sized to the free execution
+//! slots, re-arms its blocking pop at once, and hands each call to its own task. The task
+//! claims the call (dropping it if it expired), runs the handler with panics caught, and
+//! sends the result. A semaphore bounds how many calls run at once.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::{RpcFailure, RpcOutcome};
+use crate::client::{ApiTransports, Bus};
+use crate::error::Result;
+use crate::message::{ResultMessage, RpcMessage};
+use crate::transport::redis::Backoff;
+
+/// How long one blocking pop waits before checking for shutdown.
+const POLL_WAIT: Duration = Duration::from_secs(1);
+
+pub(crate) struct RpcServer {
+    bus: Bus,
+    slots: Arc<Semaphore>,
+    in_flight: TaskTracker,
+    drain_timeout: Duration,
+}
+
+impl RpcServer {
+    pub(crate) fn new(bus: Bus, max_concurrency: usize, drain_timeout: Duration) -> Self {
+        RpcServer {
+            bus,
+            slots: Arc::new(Semaphore::new(max_concurrency)),
+            in_flight: TaskTracker::new(),
+            drain_timeout,
+        }
+    }
+
+    /// Serves until `stop` is cancelled, then waits for in-flight calls.
+    pub(crate) async fn run(self, stop: CancellationToken) -> Result<()> {
+        let server = Arc::new(self);
+        let mut loops = tokio::task::JoinSet::new();
+        for api in server.bus.registry().all() {
+            let transports = server.bus.transports_for(&api.descriptor.name)?;
+            loops.spawn(server.clone().consume(
+                api.descriptor.name.clone(),
+                transports,
+                stop.clone(),
+            ));
+        }
+        while loops.join_next().await.is_some() {}
+
+        server.in_flight.close();
+        let pending = server.in_flight.len();
+        if pending > 0 {
+            tracing::info!("waiting for {pending} RPC(s) in flight");
+        }
+        if tokio::time::timeout(server.drain_timeout, server.in_flight.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "{} RPC(s) still running after {:?}; abandoning them",
+                server.in_flight.len(),
+                server.drain_timeout
+            );
+        }
+        Ok(())
+    }
+
+    /// The consumer loop of one API.
+    async fn consume(
+        self: Arc<Self>,
+        api: String,
+        transports: Arc<ApiTransports>,
+        stop: CancellationToken,
+    ) {
+        let mut consumer = transports.rpc.consumer(vec![api.clone()]);
+        let mut backoff = Backoff::new(Duration::from_secs(5));
+        let mut failing = false;
+        tracing::debug!(api = %api, "consuming RPCs");
+        loop {
+            // Wait for at least one free slot before taking calls off the queue.
+            let first = tokio::select! {
+                () = stop.cancelled() => return,
+                permit = self.slots.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => return,
+                },
+            };
+            let room = 1 + self.slots.available_permits();
+            let batch = tokio::select! {
+                () = stop.cancelled() => return,
+                batch = consumer.next_batch(room, POLL_WAIT) => batch,
+            };
+            let calls = match batch {
+                Ok(calls) => {
+                    if failing {
+                        tracing::info!(api = %api, "reconnected: serving RPCs again");
+                        failing = false;
+                    }
+                    backoff.reset();
+                    calls
+                }
+                Err(error) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(api = %api, "cannot take RPC calls: {error}; retrying in {delay:?}");
+                    failing = true;
+                    drop(first);
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(delay) => continue,
+                    }
+                }
+            };
+            let mut first = Some(first);
+            for call in calls {
+                let permit = match first.take() {
+                    Some(permit) => permit,
+                    None => match self.slots.clone().acquire_owned().await {
+                        Ok(permit) => permit,
+                        Err(_) => return,
+                    },
+                };
+                let server = self.clone();
+                let transports = transports.clone();
+                self.in_flight
+                    .spawn(async move { server.execute(call, transports, permit).await });
+            }
+        }
+    }
+
+    /// Claims, runs and answers one call.
+    async fn execute(
+        &self,
+        call: RpcMessage,
+        transports: Arc<ApiTransports>,
+        _permit: OwnedSemaphorePermit,
+    ) {
+        let name = call.canonical_name();
+        match transports.rpc.claim(&call).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(rpc = %name, id = %call.id, "call expired while queued; dropped unexecuted");
+                return;
+            }
+            Err(error) => {
+                tracing::error!(rpc = %name, id = %call.id, "cannot claim call, dropping it: {error}");
+                return;
+            }
+        }
+        let started = Instant::now();
+        let outcome = self.dispatch(&call).await;
+        let elapsed = started.elapsed();
+        match &outcome {
+            Ok(_) => {
+                tracing::info!(rpc = %name, id = %call.id, "⚡ executed {name}() in {elapsed:.2?}")
+            }
+            Err(failure) => tracing::warn!(
+                rpc = %name,
+                id = %call.id,
+                "{name}() failed in {elapsed:.2?}: {}",
+                failure.message
+            ),
+        }
+        let result = ResultMessage::answering(&call, outcome);
+        if let Err(error) = transports.result.send_result(&call, &result).await {
+            tracing::error!(rpc = %name, id = %call.id, "cannot send the result: {error}");
+        }
+    }
+
+    /// Runs the handler, turning a panic into a failure.
+    async fn dispatch(&self, call: &RpcMessage) -> RpcOutcome {
+        let Some(registered) = self.bus.registry().get(&call.api_name) else {
+            return Err(RpcFailure {
+                message: format!("this worker does not serve the `{}` API", call.api_name),
+                trace: String::new(),
+            });
+        };
+        let api = registered.api.clone();
+        let procedure = call.procedure_name.clone();
+        let kwargs = call.kwargs.clone();
+        let handler = std::panic::catch_unwind(AssertUnwindSafe(|| api.call(&procedure, kwargs)));
+        let outcome = match handler {
+            Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+            Err(panic) => Err(panic),
+        };
+        outcome.unwrap_or_else(|panic| {
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-text panic payload".to_owned());
+            Err(RpcFailure::panicked(
+                &call.api_name,
+                &call.procedure_name,
+                &text,
+            ))
+        })
+    }
+}
