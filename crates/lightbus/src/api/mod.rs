@@ -16,7 +16,7 @@
 mod dynamic;
 mod registry;
 
-pub use dynamic::ApiBuilder;
+pub use dynamic::{ApiBuilder, DynamicApi};
 pub(crate) use registry::Registry;
 
 use std::fmt;
