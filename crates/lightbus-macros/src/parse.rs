@@ -619,3 +619,6 @@ fn camel_case(name: &Ident) -> Option<String> {
         .collect();
     (!camel.is_empty()).then_some(camel)
 }
+
+#[cfg(test)]
+mod tests;
