@@ -395,6 +395,19 @@ fn parse_event(method: TraitItemFn, errors: &mut Errors) -> Option<Event> {
             ),
         ));
     }
+    if let Some(deprecated) = method
+        .attrs
+        .iter()
+        .find(|a| a.path().is_ident("deprecated"))
+    {
+        errors.push(syn::Error::new_spanned(
+            deprecated,
+            format!(
+                "event `{name}` cannot be `#[deprecated]` (its struct's derived impls would warn \
+                 in your crate): say so in its doc comment instead"
+            ),
+        ));
+    }
     let params = parse_params(sig, errors, true);
     let struct_ident = camel_case(&name);
     if struct_ident.is_none() {
@@ -593,6 +606,14 @@ impl Rpc {
             .attrs
             .iter()
             .filter(|attr| attr.path().is_ident("doc"))
+    }
+
+    /// The method's `#[deprecated]` attribute, if any: it deprecates the client method too.
+    pub fn deprecation(&self) -> Option<&Attribute> {
+        self.method
+            .attrs
+            .iter()
+            .find(|attr| attr.path().is_ident("deprecated"))
     }
 }
 

@@ -24,7 +24,7 @@ pub(super) fn expand(def: &ApiDef) -> TokenStream {
             bus: ::lightbus::Bus,
         }
 
-        #[allow(dead_code)]
+        #[allow(dead_code, clippy::too_many_arguments)]
         impl #client {
             /// The API's name on the bus.
             pub const API_NAME: &'static str = #api_name;
@@ -41,17 +41,19 @@ pub(super) fn expand(def: &ApiDef) -> TokenStream {
     }
 }
 
-/// `pub async fn rpc(&self, a: impl Into<A>, ..) -> lightbus::Result<R>`, with the RPC's docs.
+/// `pub async fn rpc(&self, a: impl Into<A>, ..) -> lightbus::Result<R>`, with the RPC's docs
+/// and `#[deprecated]` attribute.
 fn method(def: &ApiDef, rpc: &Rpc) -> TokenStream {
     let api_name = &def.args.name;
     let name = rpc.name();
     let member = format!("{api_name}.{name}");
     let ident = &rpc.method.sig.ident;
-    let mut docs: Vec<TokenStream> = rpc.docs().map(|doc| quote!(#doc)).collect();
-    if docs.is_empty() {
+    let mut attrs: Vec<TokenStream> = rpc.docs().map(|doc| quote!(#doc)).collect();
+    if attrs.is_empty() {
         let doc = format!(" Calls `{member}` on the bus.");
-        docs.push(quote!(#[doc = #doc]));
+        attrs.push(quote!(#[doc = #doc]));
     }
+    attrs.extend(rpc.deprecation().map(|attr| quote!(#attr)));
     let result = match &rpc.output {
         Output::Unit => quote!(()),
         Output::Value(ty) | Output::Fallible { ok: ty } => quote!(#ty),
@@ -80,7 +82,7 @@ fn method(def: &ApiDef, rpc: &Rpc) -> TokenStream {
     let mutability = (!rpc.params.is_empty()).then(|| quote!(mut));
 
     quote! {
-        #(#docs)*
+        #(#attrs)*
         pub async fn #ident(&self, #(#params),*) -> ::lightbus::Result<#result> {
             let #mutability #kwargs = ::lightbus::Kwargs::new();
             #(#inserts)*

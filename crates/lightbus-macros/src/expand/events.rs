@@ -47,6 +47,7 @@ fn event_struct(def: &ApiDef, event: &Event) -> TokenStream {
             #(#fields,)*
         }
 
+        #[allow(deprecated)]
         impl ::lightbus::Event for #ident {
             const API_NAME: &'static str = #api_name;
             const EVENT_NAME: &'static str = #event_name;

@@ -50,6 +50,8 @@ pub(super) fn expand(def: &ApiDef) -> TokenStream {
 
             #descriptor
 
+            // Serving a deprecated RPC is not a use of it.
+            #[allow(deprecated)]
             impl<T: #trait_ident> ::lightbus::api::Api for #server<T> {
                 fn descriptor(&self) -> ::lightbus::api::ApiDescriptor {
                     __lightbus_descriptor()
