@@ -8,7 +8,6 @@ use std::collections::{HashMap, HashSet};
 
 use proc_macro2::{Span, TokenStream};
 use syn::ext::IdentExt;
-use syn::spanned::Spanned;
 use syn::{
     Attribute, FnArg, GenericArgument, Ident, ItemTrait, LitInt, LitStr, Pat, PathArguments,
     ReturnType, Signature, TraitItem, TraitItemFn, Type, Visibility,
@@ -380,9 +379,9 @@ fn parse_event(method: TraitItemFn, errors: &mut Errors) -> Option<Event> {
             ),
         ));
     }
-    if let ReturnType::Type(arrow, ty) = &sig.output {
-        errors.push(syn::Error::new(
-            arrow.span().join(ty.span()).unwrap_or(arrow.span()),
+    if let ReturnType::Type(..) = &sig.output {
+        errors.push(syn::Error::new_spanned(
+            &sig.output,
             format!("event `{name}` cannot return anything: remove the return type"),
         ));
     }
