@@ -425,3 +425,9 @@ mod hygiene {
             .await
     }
 }
+
+/// Misuse of the attribute does not compile, and the error names the fix (see `tests/ui`).
+#[test]
+fn misuse_is_rejected_at_compile_time() {
+    trybuild::TestCases::new().compile_fail("tests/ui/*.rs");
+}
