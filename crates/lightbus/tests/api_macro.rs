@@ -1,5 +1,6 @@
-//! `#[lightbus::api]` end to end, without Redis: the generated server is called directly with
-//! keyword arguments, as a worker would, and its descriptor and event structs are inspected.
+//! `#[lightbus::api]` end to end. Mostly without Redis: the generated server is called directly
+//! with keyword arguments, as a worker would, and its descriptor and event structs are inspected.
+//! One test runs the generated client against the generated server over a private redis-server.
 
 // Generated code must not make its users' builds noisy.
 #![deny(unused, deprecated)]
@@ -353,6 +354,59 @@ async fn the_client_has_typed_methods(bus: &lightbus::Bus) -> lightbus::Result<(
     let greeting: String = client.clone().greeting("ann").await?;
     let _ = (valid, id, greeting);
     Ok(())
+}
+
+/// The generated client and server across a real bus: a worker serves `AuthServer` on a
+/// private redis-server and `AuthClient` calls it.
+#[tokio::test]
+async fn the_client_calls_the_server_over_redis() {
+    use lightbus_test_support::TestRedis;
+
+    let redis = TestRedis::start();
+    let bus = |redis: &TestRedis| {
+        lightbus::Bus::builder()
+            .config_file(redis.config_file(""))
+            .build()
+            .expect("a bus from the test config")
+    };
+    let server = bus(&redis);
+    server
+        .register(AuthServer::new(AuthService::default()))
+        .expect("register the API");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(lightbus::worker::Worker::new(server.clone()).run(async {
+        let _ = stopped.await;
+    }));
+
+    let client = AuthClient::new(&bus(&redis));
+    assert!(client.check_password("admin", "secret").await.unwrap());
+    assert!(!client.check_password("admin", "wrong").await.unwrap());
+    let profile = Profile {
+        display_name: "Ann".into(),
+        age: Some(7),
+    };
+    let id = client.create_user("ann", profile.clone(), Some("bob".to_owned()));
+    assert_eq!(id.await.unwrap(), 1008);
+    client.reset().await.unwrap();
+    assert_eq!(client.greeting("ann").await.unwrap(), "hello, ann");
+    match client.create_user("admin", profile, None::<String>).await {
+        Err(lightbus::Error::Remote { message, .. }) => {
+            assert_eq!(message, "the username `admin` is taken");
+        }
+        other => panic!("expected the handler's error, got {other:?}"),
+    }
+
+    let event = UserRegistered {
+        username: "ann".into(),
+        email: "ann@example.com".into(),
+    };
+    server
+        .fire(event)
+        .await
+        .expect("the authoritative process fires");
+
+    stop.send(()).unwrap();
+    worker.await.unwrap().expect("the worker stops cleanly");
 }
 
 /// Generated code must not clash with names the user chose.
