@@ -349,7 +349,7 @@ async fn the_client_has_typed_methods(bus: &lightbus::Bus) -> lightbus::Result<(
         display_name: "Ann".into(),
         age: None,
     };
-    let id: u64 = client.create_user("ann", profile, None::<String>).await?;
+    let id: u64 = client.create_user("ann", profile, None).await?;
     let _: () = client.reset().await?;
     let greeting: String = client.clone().greeting("ann").await?;
     let _ = (valid, id, greeting);
@@ -389,7 +389,7 @@ async fn the_client_calls_the_server_over_redis() {
     assert_eq!(id.await.unwrap(), 1008);
     client.reset().await.unwrap();
     assert_eq!(client.greeting("ann").await.unwrap(), "hello, ann");
-    match client.create_user("admin", profile, None::<String>).await {
+    match client.create_user("admin", profile, None).await {
         Err(lightbus::Error::Remote { message, .. }) => {
             assert_eq!(message, "the username `admin` is taken");
         }
