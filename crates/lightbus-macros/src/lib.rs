@@ -43,12 +43,15 @@
 //!   dispatcher decodes keyword arguments into the parameters' types (rejecting missing,
 //!   unknown and mistyped arguments before the handler runs) and encodes the result.
 //! - **`AuthClient`**, a typed client: `AuthClient::new(&bus).check_password("a", "b").await`
-//!   returns `lightbus::Result<bool>`. Each parameter is taken as `impl Into<T>`.
+//!   returns `lightbus::Result<bool>`. Each parameter is taken as `impl Into<T>` (so an
+//!   `Option<String>` parameter accepts `None`, `Some(s)` or a `String`); each method carries
+//!   the RPC's doc comments and `#[deprecated]` attribute.
 //! - **one struct per event**, named in CamelCase (`UserRegistered { username, email }`) with
 //!   public fields, deriving `Debug`, `Clone`, serde's `Serialize`/`Deserialize` and
 //!   `JsonSchema`, and implementing `lightbus::Event`. Attributes written on the event (other
 //!   than `#[event]`) go on the struct, so `#[derive(PartialEq)]` there adds that derive; doc
-//!   comments on its parameters document the fields.
+//!   comments on its parameters document the fields. (`PartialEq` is not derived by default
+//!   because a parameter type may not implement it.)
 //!
 //! `AuthServer` and `AuthClient` have an associated `API_NAME` constant.
 //!
@@ -56,8 +59,17 @@
 //!
 //! Misuse is reported at compile time, at the offending tokens, with the fix: a missing or
 //! invalid name, a non-`async` RPC, a missing or `&mut self` receiver, generic members,
-//! pattern or borrowed parameters, events with a receiver, body, `async` or return type,
-//! and two members with the same name.
+//! pattern or borrowed parameters, events with a receiver, body, `async`, return type or
+//! `#[deprecated]` (the derived `JsonSchema` would warn), and two members with the same name.
+//! The trait is still emitted next to the errors, so that its implementations do not add
+//! errors of their own.
+//!
+//! # Hygiene
+//!
+//! Locals of generated functions use mixed-site spans, and the server's helper items (the
+//! per-RPC argument structs and the descriptor function) live in an anonymous `const _` block,
+//! outside the server's generic impl: user parameter names and types (even one named `T`)
+//! cannot clash with generated ones.
 
 mod errors;
 mod expand;

@@ -239,14 +239,14 @@ fn check_names(trait_ident: &Ident, rpcs: &[Rpc], events: &[Event], errors: &mut
         }
     }
 
-    let mut types: HashMap<String, &str> = HashMap::new();
-    for (ident, what) in [
+    let mut types: HashMap<String, &str> = [
         (trait_ident.clone(), "the API trait"),
         (server_ident(trait_ident), "the generated server"),
         (client_ident(trait_ident), "the generated client"),
-    ] {
-        types.insert(ident.to_string(), what);
-    }
+    ]
+    .into_iter()
+    .map(|(ident, what)| (ident.to_string(), what))
+    .collect();
     for event in events {
         let struct_name = event.struct_ident.to_string();
         if let Some(what) = types.insert(struct_name.clone(), "another event's struct") {
@@ -300,7 +300,7 @@ pub(crate) fn take_event_marker(attrs: &mut Vec<Attribute>, errors: &mut Errors)
 }
 
 /// Whether `attr` is the `#[event]` marker of an event.
-pub(crate) fn is_event_marker(attr: &Attribute) -> bool {
+fn is_event_marker(attr: &Attribute) -> bool {
     attr.path().is_ident("event")
 }
 
