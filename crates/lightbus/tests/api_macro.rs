@@ -209,8 +209,6 @@ async fn bad_arguments_are_rejected_before_the_handler_runs() {
 }
 
 #[tokio::test]
-#[ignore = "needs __private::decode_arguments to report the argument's path \
-            (serde_path_to_error); serde_json alone does not name it"]
 async fn mistyped_arguments_are_named() {
     let mistyped = call(
         "check_password",

@@ -118,7 +118,11 @@ pub async fn run(bus: Bus, args: BenchArgs) -> Result<()> {
             bus.register(benchmark_api())?;
             let report = measure("fire", &load, move || {
                 let bus = bus.clone();
-                async move { bus.fire_raw("benchmark", "fire_me", Kwargs::new()).await.map(drop) }
+                async move {
+                    bus.fire_raw("benchmark", "fire_me", Kwargs::new())
+                        .await
+                        .map(drop)
+                }
             })
             .await?;
             report.print();
