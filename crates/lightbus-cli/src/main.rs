@@ -1,1 +1,13 @@
-fn main() {}
+//! `lightbus`: the command line for operating a Lightbus bus.
+//!
+//! It registers no APIs of its own: `lightbus run` runs a worker with only the listeners and
+//! tasks that plugins provide, and the other commands inspect and drive a live bus. A
+//! service gets the same commands, plus its APIs, from `lightbus::cli::main` in its own
+//! binary.
+
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    lightbus::cli::main(|_bus| Ok(())).await
+}
