@@ -11,7 +11,6 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use lightbus::api::{ApiBuilder, DynamicApi, Kwargs};
 use lightbus::{Bus, Error};
 use lightbus_test_support::{PythonPeer, TestRedis};
 use serde_json::{json, Value};
@@ -20,33 +19,54 @@ use support::{
     NESTED_BIG_INTEGERS, PATIENCE,
 };
 
-/// The API the Rust side serves to Python callers. `echo` keeps what it received, to check
-/// on the Rust side that nothing was lost on the way in.
-fn rs_rpc_api(received: Arc<Mutex<Vec<Value>>>) -> DynamicApi {
-    ApiBuilder::new("rs_rpc")
-        .rpc(
-            "check_password",
-            ["username", "password"],
-            |kw: Kwargs| async move {
-                Ok::<_, String>(json!(
-                    kw["username"] == "admin" && kw["password"] == "secret"
-                ))
-            },
-        )
-        .rpc("echo", ["value"], move |kw: Kwargs| {
-            let received = received.clone();
-            async move {
-                received
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(kw["value"].clone());
-                Ok::<_, String>(kw["value"].clone())
-            }
-        })
-        .rpc("refuse", ["reason"], |kw: Kwargs| async move {
-            Err::<Value, _>(format!("refused by the Rust worker: {}", kw["reason"]))
-        })
-        .build()
+/// The API the Rust side serves to Python callers.
+#[lightbus::api(name = "rs_rpc")]
+pub trait RsRpc {
+    /// True for `admin` / `secret`.
+    async fn check_password(&self, username: String, password: String) -> bool;
+
+    /// Returns `value` unchanged.
+    async fn echo(&self, value: Value) -> Value;
+
+    /// Always fails, with a text naming `reason`.
+    async fn refuse(&self, reason: String) -> Result<bool, String>;
+}
+
+/// The Rust service; `echo` keeps what it received, to check on the Rust side that nothing
+/// was lost on the way in.
+struct RsRpcService {
+    received: Arc<Mutex<Vec<Value>>>,
+}
+
+impl RsRpc for RsRpcService {
+    async fn check_password(&self, username: String, password: String) -> bool {
+        username == "admin" && password == "secret"
+    }
+
+    async fn echo(&self, value: Value) -> Value {
+        self.received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(value.clone());
+        value
+    }
+
+    async fn refuse(&self, reason: String) -> Result<bool, String> {
+        Err(format!("refused by the Rust worker: {reason}"))
+    }
+}
+
+/// The Python worker's API as Rust callers see it: a typed client for a Python service.
+#[lightbus::api(name = "py_rpc")]
+pub trait PyRpc {
+    /// True for `admin` / `secret`.
+    async fn check_password(&self, username: String, password: String) -> bool;
+
+    /// Returns `value` unchanged.
+    async fn echo(&self, value: Value) -> Value;
+
+    /// Sleeps `seconds`, then returns `"slept"`.
+    async fn sleep(&self, seconds: f64) -> String;
 }
 
 /// A Rust worker serving `rs_rpc` on `redis`, waiting for calls before this returns.
@@ -54,7 +74,9 @@ async fn rust_worker(redis: &TestRedis) -> (RunningWorker, Arc<Mutex<Vec<Value>>
     let received = Arc::new(Mutex::new(Vec::new()));
     let server = bus(&redis.config().write());
     server
-        .register(rs_rpc_api(received.clone()))
+        .register(RsRpcServer::new(RsRpcService {
+            received: received.clone(),
+        }))
         .expect("register rs_rpc");
     let worker = RunningWorker::serve(server);
     eventually("the Rust worker waits for calls", || {
@@ -144,7 +166,7 @@ async fn a_rust_handler_error_reaches_the_python_caller_as_a_worker_error() {
     assert_eq!(outcome["error"], "LightbusWorkerError", "{outcome}");
     let message = outcome["message"].as_str().unwrap_or_default();
     assert!(
-        message.contains("refused by the Rust worker: \"no thanks\""),
+        message.contains("refused by the Rust worker: no thanks"),
         "{message}"
     );
 
@@ -195,11 +217,8 @@ async fn a_python_call_made_before_the_rust_worker_starts_is_served() {
 // ---------------------------------------------------------------- Rust caller, Python worker
 
 async fn check_password(client: &Bus, password: &str) -> lightbus::Result<bool> {
-    client
-        .call(
-            "py_rpc.check_password",
-            json!({"username": "admin", "password": password}),
-        )
+    PyRpcClient::new(client)
+        .check_password("admin", password)
         .await
 }
 
@@ -220,6 +239,7 @@ async fn nested_values_from_rust_cross_a_python_worker_exactly() {
     let client = bus(&redis.config().write());
     let value = json(NESTED);
 
+    // By name, as for any API defined elsewhere.
     let echoed: Value = client
         .call("py_rpc.echo", json!({ "value": value }))
         .await
@@ -236,10 +256,7 @@ async fn a_rust_call_to_a_slow_python_handler_times_out_naming_the_rpc() {
     let _worker = python_worker(&redis).await;
     let client = bus(&redis.config().rpc_timeout(0.5).write());
 
-    let err = client
-        .call::<Value>("py_rpc.sleep", json!({"seconds": 3}))
-        .await
-        .unwrap_err();
+    let err = PyRpcClient::new(&client).sleep(3.0).await.unwrap_err();
     match &err {
         Error::Timeout { api, procedure, .. } => {
             assert_eq!((api.as_str(), procedure.as_str()), ("py_rpc", "sleep"));

@@ -342,6 +342,53 @@ async fn unknown_procedures_and_bad_arguments_are_remote_errors_naming_them() {
     assert!(entries(&recorded).is_empty(), "no handler ran");
 }
 
+/// A typed API: its arguments are decoded into Rust types before the handler runs.
+#[lightbus::api(name = "bank")]
+pub trait Bank {
+    /// Moves `amount` to `account`; returns the new balance.
+    async fn deposit(&self, account: String, amount: u64) -> u64;
+}
+
+struct BankService;
+
+impl Bank for BankService {
+    async fn deposit(&self, _account: String, amount: u64) -> u64 {
+        amount
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mistyped_arguments_are_remote_errors_naming_the_argument() {
+    let redis = TestRedis::start();
+    let config = redis.config().write();
+    let server = bus(&config);
+    server
+        .register(BankServer::new(BankService))
+        .expect("register bank");
+    let _worker = RunningWorker::serve(server);
+    let client = bus(&config);
+
+    let balance: u64 = client
+        .call("bank.deposit", json!({"account": "ann", "amount": 5}))
+        .await
+        .expect("a well-typed call");
+    assert_eq!(balance, 5);
+
+    for (kwargs, argument) in [
+        (json!({"account": "ann", "amount": "lots"}), "amount"),
+        (json!({"account": "ann", "amount": -5}), "amount"),
+        (json!({"account": 42, "amount": 5}), "account"),
+    ] {
+        match client.call::<Value>("bank.deposit", kwargs.clone()).await {
+            Err(Error::Remote { message, .. }) => {
+                assert!(message.contains(argument), "{kwargs}: {message}");
+                assert!(message.contains("bank.deposit"), "{kwargs}: {message}");
+            }
+            other => panic!("{kwargs}: expected a remote error, got {other:?}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_stops_taking_calls_but_answers_the_one_in_flight() {
     let redis = TestRedis::start();
