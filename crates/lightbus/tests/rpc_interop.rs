@@ -67,6 +67,9 @@ pub trait PyRpc {
 
     /// Sleeps `seconds`, then returns `"slept"`.
     async fn sleep(&self, seconds: f64) -> String;
+
+    /// Raises `ValueError(f"bad input: {reason}")`.
+    async fn fail(&self, reason: String) -> bool;
 }
 
 /// A Rust worker serving `rs_rpc` on `redis`, waiting for calls before this returns.
@@ -248,6 +251,30 @@ async fn nested_values_from_rust_cross_a_python_worker_exactly() {
     for (key, digits) in NESTED_BIG_INTEGERS {
         assert_eq!(echoed[key].to_string(), digits, "{key}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_handler_error_reaches_the_rust_caller_as_a_remote_error() {
+    let redis = TestRedis::start();
+    let _worker = python_worker(&redis).await;
+    let client = bus(&redis.config().write());
+
+    match PyRpcClient::new(&client).fail("7").await {
+        Err(Error::Remote {
+            api,
+            procedure,
+            message,
+            trace,
+        }) => {
+            assert_eq!((api.as_str(), procedure.as_str()), ("py_rpc", "fail"));
+            assert_eq!(message, "ValueError('bad input: 7')");
+            assert!(trace.starts_with("Traceback"), "{trace}");
+            assert!(trace.contains("ValueError: bad input: 7"), "{trace}");
+        }
+        other => panic!("expected a remote error, got {other:?}"),
+    }
+    // The Python worker keeps serving.
+    assert!(check_password(&client, "secret").await.expect("call"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
