@@ -89,6 +89,15 @@ pub enum Error {
     #[error("the bus client is closed")]
     Closed,
 
+    /// A value did not match its schema (RPC parameters or result, event parameters).
+    #[error(transparent)]
+    Validation(#[from] crate::schema::ValidationError),
+
+    /// A schema needed for validation is missing (under `strict_validation`), lacks the
+    /// member, or is malformed; or a schema file could not be read.
+    #[error(transparent)]
+    Schema(#[from] crate::schema::SchemaError),
+
     /// An I/O error at the edge (reading files, signals).
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -57,6 +57,7 @@ mod error;
 pub mod message;
 pub mod schema;
 pub mod transport;
+pub mod types;
 pub mod worker;
 
 pub use api::{Api, Event, Kwargs};

@@ -99,3 +99,25 @@ pub trait EventTransport: Send + Sync + 'static {
     /// A short description for logs.
     fn describe(&self) -> String;
 }
+
+/// Shares API schemas between processes (`bus.schema.transport`).
+///
+/// A worker stores the schema of each API it serves with a time to live and stores it again
+/// before it runs out; a schema that was not refreshed in time has expired, which means no
+/// worker serves that API any more.
+pub trait SchemaTransport: Send + Sync + 'static {
+    /// Stores `schema` (one API's `{"rpcs": …, "events": …}`) for `api_name`, to expire
+    /// after `ttl` unless stored again.
+    fn store<'a>(
+        &'a self,
+        api_name: &'a str,
+        schema: &'a serde_json::Value,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Loads every stored schema that has not expired, keyed by API name.
+    fn load(&self) -> BoxFuture<'_, Result<std::collections::BTreeMap<String, serde_json::Value>>>;
+
+    /// A short description for logs.
+    fn describe(&self) -> String;
+}

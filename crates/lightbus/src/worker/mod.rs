@@ -122,8 +122,10 @@ impl Worker {
         let stop = CancellationToken::new();
         self.log_startup();
         self.bus.run_hooks(false).await?;
+        crate::schema::publish_at_start(&self.bus).await;
 
         let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(crate::schema::keep_fresh(self.bus.clone(), stop.clone()));
         if self.features.rpcs {
             let server =
                 rpc::RpcServer::new(self.bus.clone(), self.max_concurrency, self.drain_timeout);
