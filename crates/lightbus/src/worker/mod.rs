@@ -168,6 +168,10 @@ impl Worker {
             bus.process_name()
         );
         tracing::info!("configuration: {}", bus.config().origin);
+        for note in bus.config().notes() {
+            tracing::warn!("configuration: {note}");
+        }
+        tracing::info!("schemas: {}", bus.schema().describe());
         let features = [
             ("rpcs", self.features.rpcs),
             ("events", self.features.events),
