@@ -1,3 +1,4 @@
+#![cfg(feature = "cli")]
 //! Schema sharing and validation between Rust processes, over a private redis-server.
 
 mod schema_support;

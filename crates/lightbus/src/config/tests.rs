@@ -488,6 +488,7 @@ fn errors_read_as_file_key_and_expectation() {
     );
 }
 
+#[cfg(feature = "remote-config")]
 /// Serves `body` with `content_type` once per connection on a real loopback HTTP server.
 fn serve(body: &'static str, content_type: &'static str) -> String {
     use std::io::{BufRead, BufReader};
@@ -519,6 +520,7 @@ fn serve(body: &'static str, content_type: &'static str) -> String {
     format!("http://{address}")
 }
 
+#[cfg(feature = "remote-config")]
 #[test]
 fn configuration_from_an_http_url() {
     let yaml = serve("apis:\n  default:\n    rpc_timeout: 3\n", "text/plain");

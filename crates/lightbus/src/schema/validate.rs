@@ -173,6 +173,9 @@ struct RpcValidators {
     response: LazyValidator,
 }
 
+/// The entries of `rpcs` or `events`, by member name.
+type Members<'a> = Vec<(String, &'a serde_json::Map<String, Value>)>;
+
 /// One API's schema, in the peer's format, with a validator per member.
 pub struct ApiSchema {
     name: String,
@@ -203,20 +206,19 @@ impl ApiSchema {
                 "expected an object with `rpcs` and `events`".to_owned(),
             ));
         };
-        let section =
-            |key: &str| -> Result<Vec<(String, &serde_json::Map<String, Value>)>, SchemaError> {
-                match root.get(key) {
-                    None | Some(Value::Null) => Ok(Vec::new()),
-                    Some(Value::Object(members)) => members
-                        .iter()
-                        .map(|(member, entry)| match entry {
-                            Value::Object(entry) => Ok((member.clone(), entry)),
-                            _ => Err(invalid(format!("`{key}.{member}` is not an object"))),
-                        })
-                        .collect(),
-                    Some(_) => Err(invalid(format!("`{key}` is not an object"))),
-                }
-            };
+        let section = |key: &str| -> Result<Members<'_>, SchemaError> {
+            match root.get(key) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::Object(members)) => members
+                    .iter()
+                    .map(|(member, entry)| match entry {
+                        Value::Object(entry) => Ok((member.clone(), entry)),
+                        _ => Err(invalid(format!("`{key}.{member}` is not an object"))),
+                    })
+                    .collect(),
+                Some(_) => Err(invalid(format!("`{key}` is not an object"))),
+            }
+        };
         let schema_at = |entry: &serde_json::Map<String, Value>, key: &str, path: String| {
             match entry.get(key) {
                 None => Ok(Value::Object(Default::default())),
