@@ -18,6 +18,8 @@
 //! `my_service run --service-name auth --only rpcs` then serves the API. Flags take
 //! precedence over `LIGHTBUS_*` environment variables, which take precedence over the file.
 
+pub mod bench;
+
 mod schema;
 
 pub use schema::{dump_config_schema, dump_schema, DumpConfigSchemaArgs, DumpSchemaArgs};
@@ -118,6 +120,8 @@ pub enum Command {
     /// Write the JSON Schema of the configuration file, for editors and validation.
     #[command(name = "dumpconfigschema")]
     DumpConfigSchema(DumpConfigSchemaArgs),
+    /// Measure the bus: serve, call or fire the `benchmark` API, or PING Redis.
+    Bench(bench::BenchArgs),
 }
 
 /// The command line of a Lightbus process.
@@ -181,6 +185,7 @@ where
                 .run(shutdown_signal())
                 .await
         }
+        Command::Bench(args) => bench::run(bus, args).await,
     }
 }
 
