@@ -417,3 +417,51 @@ async fn fired_events_are_validated() {
         .unwrap_err();
     assert!(matches!(error, Error::Validation(_)), "{error:?}");
 }
+
+mod quickstart {
+    /// The quickstart API as a Rust service writes it.
+    #[lightbus::api(name = "auth")]
+    pub trait Auth {
+        /// Checks a user's password.
+        async fn check_password(&self, username: String, password: String) -> bool;
+
+        /// Lists up to `limit` tags.
+        async fn tags(&self, names: Vec<String>, limit: i64) -> Vec<String>;
+
+        /// Fired when a user signs up.
+        #[event]
+        fn user_registered(username: String, email: String);
+    }
+}
+
+struct Service;
+
+impl quickstart::Auth for Service {
+    async fn check_password(&self, username: String, password: String) -> bool {
+        username == "admin" && password == "secret"
+    }
+
+    async fn tags(&self, names: Vec<String>, limit: i64) -> Vec<String> {
+        names
+            .into_iter()
+            .take(usize::try_from(limit).unwrap_or(0))
+            .collect()
+    }
+}
+
+/// What Python Lightbus 1.1.2 stores for the same API written with type hints
+/// (`check_password(self, username: str, password: str) -> bool`, `tags(self, names:
+/// List[str], limit: int) -> List[str]`, `user_registered = Event(parameters=(Parameter(
+/// 'username', str), Parameter('email', str)))`), printed by the peer's own encoder.
+const PEER_TYPED_QUICKSTART: &str = concat!(
+    r#"{"events": {"user_registered": {"parameters": {"$schema": "http://json-schema.org/draft-07/schema#", "additionalProperties": false, "properties": {"email": {"type": "string"}, "username": {"type": "string"}}, "required": ["username", "email"], "title": "Event auth.user_registered parameters", "type": "object"}}}, "#,
+    r#""rpcs": {"check_password": {"parameters": {"$schema": "http://json-schema.org/draft-07/schema#", "additionalProperties": false, "properties": {"password": {"type": "string"}, "username": {"type": "string"}}, "required": ["username", "password"], "title": "RPC auth.check_password() parameters", "type": "object"}, "response": {"$schema": "http://json-schema.org/draft-07/schema#", "title": "RPC auth.check_password() response", "type": "boolean"}}, "#,
+    r#""tags": {"parameters": {"$schema": "http://json-schema.org/draft-07/schema#", "additionalProperties": false, "properties": {"limit": {"type": "integer"}, "names": {"items": {"type": "string"}, "type": "array"}}, "required": ["names", "limit"], "title": "RPC auth.tags() parameters", "type": "object"}, "response": {"$schema": "http://json-schema.org/draft-07/schema#", "items": {"type": "string"}, "title": "RPC auth.tags() response", "type": "array"}}}}"#
+);
+
+#[test]
+fn the_macro_generates_the_peers_schema_byte_for_byte() {
+    let server = quickstart::AuthServer::new(Service);
+    let schema = api_schema(&server.descriptor());
+    assert_eq!(to_python_json(&schema, None), PEER_TYPED_QUICKSTART);
+}

@@ -53,7 +53,35 @@ pub fn schema_of<T: JsonSchema>() -> Value {
     if let Value::Object(map) = &mut schema {
         map.remove("title");
     }
+    strip_numeric_formats(&mut schema);
     schema
+}
+
+/// Removes schemars' Rust-specific number formats (`int64`, `uint32`, `double`, …): they are
+/// not JSON Schema formats, no validator checks them, and without them an `i64` parameter has
+/// exactly the peer's `{"type": "integer"}`. Bounds that do validate (`minimum: 0` of
+/// unsigned types) stay.
+fn strip_numeric_formats(schema: &mut Value) {
+    const RUST_NUMBER_FORMATS: &[&str] = &[
+        "int", "int8", "int16", "int32", "int64", "int128", "uint", "uint8", "uint16", "uint32",
+        "uint64", "uint128", "float", "double",
+    ];
+    match schema {
+        Value::Object(map) => {
+            let numeric = map
+                .get("format")
+                .and_then(Value::as_str)
+                .is_some_and(|format| RUST_NUMBER_FORMATS.contains(&format));
+            if numeric {
+                map.remove("format");
+            }
+            for value in map.values_mut() {
+                strip_numeric_formats(value);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_numeric_formats),
+        _ => {}
+    }
 }
 
 /// The schema store for a configuration: `bus.schema.transport`, `ttl`, `human_readable`.
@@ -89,7 +117,12 @@ mod tests {
     fn primitive_schemas() {
         assert_eq!(schema_of::<bool>()["type"], json!("boolean"));
         assert_eq!(schema_of::<String>()["type"], json!("string"));
-        assert_eq!(schema_of::<i64>()["type"], json!("integer"));
+        assert_eq!(schema_of::<i64>(), json!({"type": "integer"}));
+        assert_eq!(schema_of::<f64>(), json!({"type": "number"}));
+        assert_eq!(
+            schema_of::<Option<u32>>(),
+            json!({"type": ["integer", "null"], "minimum": 0})
+        );
         assert!(schema_of::<bool>().get("$schema").is_none());
     }
 
