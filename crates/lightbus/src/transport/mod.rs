@@ -2,11 +2,13 @@
 //!
 //! - [`RpcTransport`]: callers put calls on the bus; workers take them off;
 //! - [`ResultTransport`]: workers send results back to the caller's return path;
-//! - [`EventTransport`]: authoritative processes fire events; listeners consume them.
+//! - [`EventTransport`]: authoritative processes fire events; listeners consume them;
+//! - [`SchemaTransport`]: workers store their APIs' schemas; everyone loads them.
 //!
 //! Each API picks its transports in the configuration (`rpc_transport`, `result_transport`,
-//! `event_transport`). [`redis`] implements every role over Redis exactly as Python
-//! Lightbus 1.1 does, so processes of either language share a bus.
+//! `event_transport`; schemas use `bus.schema.transport`). [`redis`] implements every role
+//! over Redis exactly as Python Lightbus 1.1 does, so processes of either language share a
+//! bus.
 //!
 //! Guarantees: RPCs are delivered at most once (a call that expired in the queue is dropped
 //! unexecuted); results are delivered to exactly the return path the call names.
