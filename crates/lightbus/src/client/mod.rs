@@ -48,6 +48,7 @@ struct BusInner {
     transports: Transports,
     on_start: Mutex<Vec<Hook>>,
     after_stop: Mutex<Vec<Hook>>,
+    listeners: crate::listener::Listeners,
 }
 
 /// An event that was fired: where it landed.
@@ -229,6 +230,11 @@ impl Bus {
         &self.inner.registry
     }
 
+    /// The event listeners set up on this bus (see [`crate::listener`]).
+    pub(crate) fn listeners(&self) -> &crate::listener::Listeners {
+        &self.inner.listeners
+    }
+
     pub(crate) fn transports_for(&self, api: &str) -> Result<Arc<ApiTransports>> {
         self.inner.transports.for_api(api)
     }
@@ -377,6 +383,7 @@ impl BusBuilder {
                 registry: Registry::default(),
                 on_start: Mutex::default(),
                 after_stop: Mutex::default(),
+                listeners: Default::default(),
             }),
         })
     }
