@@ -128,7 +128,8 @@ pub mod __private {
         procedure: &str,
         kwargs: Kwargs,
     ) -> std::result::Result<T, RpcFailure> {
-        serde_json::from_value(Value::Object(kwargs))
+        // The path names the offending argument (`username: invalid type…`).
+        serde_path_to_error::deserialize(Value::Object(kwargs))
             .map_err(|e| RpcFailure::invalid_arguments(api, procedure, e))
     }
 

@@ -18,6 +18,8 @@
 //! `my_service run --service-name auth --only rpcs` then serves the API. Flags take
 //! precedence over `LIGHTBUS_*` environment variables, which take precedence over the file.
 
+pub mod bench;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -92,6 +94,8 @@ pub struct RunArgs {
 pub enum Command {
     /// Serve this process's APIs and run its listeners until interrupted.
     Run(RunArgs),
+    /// Measure the bus: serve, call or fire the `benchmark` API, or PING Redis.
+    Bench(bench::BenchArgs),
 }
 
 /// The command line of a Lightbus process.
@@ -142,6 +146,7 @@ where
                 .run(shutdown_signal())
                 .await
         }
+        Command::Bench(args) => bench::run(bus, args).await,
     }
 }
 

@@ -1,0 +1,4 @@
+#[lightbus::api(name = "my-company.auth")]
+pub trait Auth {}
+
+fn main() {}
