@@ -7,42 +7,29 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lightbus::api::{ApiBuilder, DynamicApi};
 use lightbus::worker::Worker;
 use lightbus::{Bus, EventMessage};
 use lightbus_test_support::TestRedis;
-use serde::{Deserialize, Serialize};
 
-/// The typed parameters of `auth.user_registered` (what `#[lightbus::api]` generates).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UserRegistered {
-    pub username: String,
-    pub email: String,
+/// The `auth` API as the tests' services share it: two events, no RPCs. The macro
+/// generates the event structs `UserRegistered` and `UserDeleted` (implementing
+/// `lightbus::Event`) and `AuthServer`.
+#[lightbus::api(name = "auth")]
+pub trait Auth {
+    /// A user signed up.
+    #[event]
+    #[derive(PartialEq)]
+    fn user_registered(username: String, email: String);
+
+    /// A user was deleted.
+    #[event]
+    fn user_deleted(username: String);
 }
 
-impl lightbus::Event for UserRegistered {
-    const API_NAME: &'static str = "auth";
-    const EVENT_NAME: &'static str = "user_registered";
-}
+/// The implementation registered by the firing (authoritative) process.
+pub struct AuthService;
 
-/// The typed parameters of `auth.user_deleted`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UserDeleted {
-    pub username: String,
-}
-
-impl lightbus::Event for UserDeleted {
-    const API_NAME: &'static str = "auth";
-    const EVENT_NAME: &'static str = "user_deleted";
-}
-
-/// The `auth` API: registering it makes a bus authoritative for its events.
-pub fn auth_api() -> DynamicApi {
-    ApiBuilder::new("auth")
-        .event("user_registered", ["username", "email"])
-        .event("user_deleted", ["username"])
-        .build()
-}
+impl Auth for AuthService {}
 
 pub fn user(n: usize) -> UserRegistered {
     UserRegistered {
@@ -84,7 +71,8 @@ pub fn bus(config: &PathBuf, service: &str, process: &str) -> Bus {
 /// A bus that registered `auth`, so it may fire its events.
 pub fn firer(config: &PathBuf) -> Bus {
     let bus = bus(config, "auth_service", "firer");
-    bus.register(auth_api()).expect("register auth");
+    bus.register(AuthServer::new(AuthService))
+        .expect("register auth");
     bus
 }
 
