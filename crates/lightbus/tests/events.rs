@@ -655,6 +655,44 @@ async fn a_burst_of_fires_costs_one_command_each() {
     eprintln!("1000 concurrent fires took {elapsed:?}");
 }
 
+#[tokio::test]
+async fn a_listener_handles_a_burst_in_stream_order() {
+    let redis = TestRedis::start();
+    let config = config(&redis, "");
+    let firer = firer(&config);
+    let mail = bus(&config, "mail", "mail-1");
+    let collector = Collector::default();
+    mail.listen_raw(
+        &["auth.user_registered"],
+        "welcome",
+        collector.raw_handler(),
+    )
+    .expect("listener");
+    let worker = RunningWorker::start(mail);
+    wait_for_group(&redis, PER_API, "mail-welcome").await;
+
+    let started = std::time::Instant::now();
+    let fires = (0..2000).map(|n| firer.fire(user(n)));
+    for fired in futures::future::join_all(fires).await {
+        fired.expect("fire");
+    }
+    let received = collector.wait_for(2000, WAIT).await;
+    eprintln!("2000 events fired and handled in {:?}", started.elapsed());
+    let stream_ids: Vec<(u64, u64)> = received
+        .iter()
+        .filter_map(|m| m.native_id.as_deref())
+        .filter_map(|id| id.split_once('-'))
+        .filter_map(|(ms, seq)| Some((ms.parse().ok()?, seq.parse().ok()?)))
+        .collect();
+    assert_eq!(stream_ids.len(), 2000);
+    assert!(
+        stream_ids.windows(2).all(|pair| pair[0] < pair[1]),
+        "handled in stream order"
+    );
+    wait_until(|| pending_count(&redis, PER_API, "mail-welcome") == 0).await;
+    worker.stop().await.expect("clean stop");
+}
+
 /// Polls `condition` every 20 ms for up to 10 s.
 async fn wait_until(condition: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + WAIT;

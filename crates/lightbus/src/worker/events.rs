@@ -277,11 +277,23 @@ async fn wait_for(tracker: &TaskTracker) {
     tracker.reopen();
 }
 
+/// How a handled event is settled.
+enum Settlement {
+    Ack,
+    DeadLetter(String),
+    /// Left unacknowledged, to be delivered again.
+    Leave,
+}
+
 /// Runs the handler on one event and settles the event according to the outcome.
+///
+/// The slot is released as soon as the outcome is known, so the listener's next event runs
+/// while this one is being acknowledged (order of handling is kept; acknowledgements of
+/// consecutive events may overlap).
 async fn handle(
     listener: Arc<RunningListener>,
     delivery: Delivery,
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
     unsettled: Arc<AtomicBool>,
 ) {
     let spec = &listener.spec;
@@ -291,7 +303,7 @@ async fn handle(
     let started = Instant::now();
     let outcome = invoke(&spec.handler, message.clone()).await;
     let elapsed = started.elapsed();
-    let settled = match outcome {
+    let settlement = match outcome {
         HandlerOutcome::Handled => {
             tracing::info!(
                 listener = %spec.name,
@@ -301,7 +313,7 @@ async fn handle(
                 "📩 {} handled {event} in {elapsed:.2?}",
                 spec.name
             );
-            delivery.ack().await
+            Settlement::Ack
         }
         HandlerOutcome::Failed(failure) => match spec.on_error {
             OnError::Shutdown => {
@@ -314,13 +326,14 @@ async fn handle(
                      unacknowledged and stopping the worker (on_error: Shutdown)",
                     spec.name
                 );
+                // Before the slot is released: no further event of this listener starts.
                 listener.fail(Error::ListenerFailed {
                     listener: spec.name.clone(),
                     event: event.clone(),
                     native_id: native_id.clone(),
                     message: failure,
                 });
-                Ok(())
+                Settlement::Leave
             }
             OnError::AckAndLog => {
                 tracing::error!(
@@ -332,7 +345,7 @@ async fn handle(
                      anyway (on_error: AckAndLog)",
                     spec.name
                 );
-                delivery.ack().await
+                Settlement::Ack
             }
         },
         HandlerOutcome::Rejected(reason) => {
@@ -345,8 +358,14 @@ async fn handle(
                  the dead-letter stream",
                 spec.name
             );
-            delivery.dead_letter(&reason).await
+            Settlement::DeadLetter(reason)
         }
+    };
+    drop(permit);
+    let settled = match settlement {
+        Settlement::Ack => delivery.ack().await,
+        Settlement::DeadLetter(reason) => delivery.dead_letter(&reason).await,
+        Settlement::Leave => Ok(()),
     };
     if let Err(error) = settled {
         tracing::warn!(
