@@ -9,12 +9,14 @@
 //! # mod doc {
 //! use lightbus::{Bus, EventMessage, OnError, Since};
 //!
-//! # #[derive(serde::Serialize, serde::Deserialize)]
-//! # pub struct UserRegistered { pub username: String, pub email: String }
-//! # impl lightbus::Event for UserRegistered {
-//! #     const API_NAME: &'static str = "auth";
-//! #     const EVENT_NAME: &'static str = "user_registered";
-//! # }
+//! /// The `auth` API, defined wherever it is shared (here, as it could be for a Python one).
+//! #[lightbus::api(name = "auth")]
+//! pub trait Auth {
+//!     /// A user signed up.
+//!     #[event]
+//!     fn user_registered(username: String, email: String);
+//! }
+//!
 //! /// The event type is the handler's second parameter.
 //! async fn send_welcome_email(_msg: EventMessage, user: UserRegistered) {
 //!     println!("Subject: Welcome to our site, {}", user.username);
