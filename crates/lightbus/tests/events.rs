@@ -281,6 +281,42 @@ async fn a_listener_restarted_after_downtime_gets_what_was_fired_meanwhile() {
 }
 
 #[tokio::test]
+async fn listeners_added_in_on_start_or_while_running_start_consuming() {
+    let redis = TestRedis::start();
+    let config = config(&redis, "");
+    let firer = firer(&config);
+    let mail = bus(&config, "mail", "mail-1");
+    let from_hook = Collector::default();
+    let hook_collector = from_hook.clone();
+    mail.on_start(move |bus| {
+        let collector = hook_collector.clone();
+        async move {
+            bus.listen_raw(
+                &["auth.user_registered"],
+                "from_hook",
+                collector.raw_handler(),
+            )
+        }
+    });
+    let worker = RunningWorker::start(mail.clone());
+    wait_for_group(&redis, PER_API, "mail-from_hook").await;
+
+    let late = Collector::default();
+    mail.listen_raw(&["auth.user_registered"], "late", late.raw_handler())
+        .expect("a listener added while the worker runs");
+    wait_for_group(&redis, PER_API, "mail-late").await;
+    let err = mail
+        .listen_raw(&["auth.user_registered"], "late", late.raw_handler())
+        .unwrap_err();
+    assert!(matches!(err, Error::Duplicate(_)), "{err}");
+
+    let fired = firer.fire(user(1)).await.expect("fire");
+    assert_eq!(from_hook.wait_for(1, WAIT).await[0].id, fired.id);
+    assert_eq!(late.wait_for(1, WAIT).await[0].id, fired.id);
+    worker.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
 async fn since_chooses_where_a_new_listener_starts() {
     let redis = TestRedis::start();
     let config = config(&redis, "");
