@@ -43,7 +43,11 @@
 //!
 //! Delivery is at least once: an event is acknowledged only after its handler returned
 //! successfully, so a crash, a kill or a lost connection leads to the event being handled
-//! again, never to its loss. Handlers should therefore be idempotent.
+//! again, never to its loss. Handlers should therefore be idempotent. Who handles it again:
+//! the same process when it restarts under the same process name (so give processes stable
+//! names, e.g. `--process-name 'mail-{hostname}'`, rather than the default `{random4}`), or
+//! else another process of the service once the event has been unacknowledged for longer than
+//! the event transport's `acknowledgement_timeout`.
 
 use std::fmt;
 use std::future::Future;
@@ -457,6 +461,15 @@ impl Listeners {
         let (sender, receiver) = mpsc::unbounded_channel();
         state.running = Some(sender);
         (state.all.clone(), receiver)
+    }
+
+    /// How many listeners are set up.
+    pub(crate) fn len(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .all
+            .len()
     }
 
     /// For the worker: listeners added from now on wait for the next worker.

@@ -133,6 +133,11 @@ impl Worker {
         if self.features.events {
             let listeners = events::EventListeners::new(self.bus.clone(), self.drain_timeout);
             tasks.spawn(listeners.run(stop.clone()));
+        } else if self.bus.listeners().len() > 0 {
+            tracing::info!(
+                "events feature off: {} event listener(s) not started",
+                self.bus.listeners().len()
+            );
         }
 
         // A component that returns `Ok` has nothing (left) to do, e.g. RPC serving without
