@@ -196,6 +196,7 @@ async fn consume(
             consumer.restart();
         }
         let first = tokio::select! {
+            biased;
             () = stop.cancelled() => break,
             () = listener.failed.cancelled() => break,
             permit = listener.slots.clone().acquire_owned() => match permit {
@@ -203,6 +204,11 @@ async fn consume(
                 Err(_) => break,
             },
         };
+        // A failing handler marks the failure before it frees its slot: seen here, nothing
+        // more is read.
+        if listener.failed.is_cancelled() {
+            break;
+        }
         let deliveries = match consumer.next_batch().await {
             Ok(deliveries) => {
                 if failing {
