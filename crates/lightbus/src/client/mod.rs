@@ -50,6 +50,7 @@ struct BusInner {
     schema: BusSchema,
     on_start: Mutex<Vec<Hook>>,
     after_stop: Mutex<Vec<Hook>>,
+    listeners: crate::listener::Listeners,
 }
 
 /// An event that was fired: where it landed.
@@ -281,6 +282,11 @@ impl Bus {
         &self.inner.registry
     }
 
+    /// The event listeners set up on this bus (see [`crate::listener`]).
+    pub(crate) fn listeners(&self) -> &crate::listener::Listeners {
+        &self.inner.listeners
+    }
+
     pub(crate) fn transports_for(&self, api: &str) -> Result<Arc<ApiTransports>> {
         self.inner.transports.for_api(api)
     }
@@ -443,6 +449,7 @@ impl BusBuilder {
                 registry: Registry::default(),
                 on_start: Mutex::default(),
                 after_stop: Mutex::default(),
+                listeners: Default::default(),
             }),
         })
     }

@@ -11,8 +11,10 @@
 //! bus.
 //!
 //! Guarantees: RPCs are delivered at most once (a call that expired in the queue is dropped
-//! unexecuted); results are delivered to exactly the return path the call names.
+//! unexecuted); results are delivered to exactly the return path the call names; events are
+//! delivered at least once to every listener (see [`event`]).
 
+pub mod event;
 pub mod redis;
 
 use std::time::Duration;
@@ -21,6 +23,7 @@ use futures::future::BoxFuture;
 
 use crate::error::Result;
 use crate::message::{EventMessage, ResultMessage, RpcMessage};
+pub use event::{ConsumeRequest, Delivery, EventConsumer, Settle};
 
 /// Sends calls (caller side) and receives them (worker side).
 pub trait RpcTransport: Send + Sync + 'static {
@@ -93,10 +96,14 @@ impl PendingResult {
     }
 }
 
-/// Fires events and (see the events module of each transport) consumes them.
+/// Fires events and consumes them for listeners.
 pub trait EventTransport: Send + Sync + 'static {
     /// Appends `event` to its stream and returns the stream entry id.
     fn send_event<'a>(&'a self, event: &'a EventMessage) -> BoxFuture<'a, Result<String>>;
+
+    /// Starts consuming events of one API for one listener (worker side). Nothing is sent
+    /// until the consumer's first [`EventConsumer::next_batch`].
+    fn consumer(&self, request: ConsumeRequest) -> Box<dyn EventConsumer>;
 
     /// A short description for logs.
     fn describe(&self) -> String;
