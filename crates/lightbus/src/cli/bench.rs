@@ -23,6 +23,7 @@ use crate::api::{ApiBuilder, DynamicApi, Kwargs};
 use crate::client::Bus;
 use crate::config::RpcTransportSelector;
 use crate::error::{Error, Result};
+use crate::transport::redis::RedisServers;
 use crate::worker::{Features, Worker};
 
 /// `bench`: measure the bus.
@@ -130,21 +131,17 @@ pub async fn run(bus: Bus, args: BenchArgs) -> Result<()> {
         }
         Scenario::Ping(load) => {
             let RpcTransportSelector::Redis(rpc) = &bus.config().api("benchmark").rpc_transport;
-            let url = crate::transport::redis::RedisUrl::new(rpc.url.clone());
-            let client = redis::Client::open(url.as_str()).map_err(|e| Error::redis(&url, e))?;
-            let connection = client
-                .get_multiplexed_async_connection()
-                .await
-                .map_err(|e| Error::redis(&url, e))?;
+            let server = RedisServers::default().get(&rpc.url)?;
+            let connection = server.dedicated().await?;
             let report = measure("ping", &load, move || {
                 let mut connection = connection.clone();
-                let url = url.clone();
+                let server = server.clone();
                 async move {
                     redis::cmd("PING")
                         .query_async::<String>(&mut connection)
                         .await
                         .map(drop)
-                        .map_err(|e| Error::redis(&url, e))
+                        .map_err(|e| server.error(e))
                 }
             })
             .await?;

@@ -12,6 +12,7 @@
 pub mod event;
 pub mod result;
 pub mod rpc;
+pub mod schema;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -76,7 +77,12 @@ pub struct RedisServer {
 
 impl RedisServer {
     fn open(url: &RedisUrl) -> Result<Self> {
-        let client = redis::Client::open(url.as_str()).map_err(|e| Error::redis(url, e))?;
+        // TCP_NODELAY: messages are small and latency-bound; Nagle's algorithm would hold
+        // back a pipelined write while an earlier one is unacknowledged.
+        let info = redis::IntoConnectionInfo::into_connection_info(url.as_str())
+            .map_err(|e| Error::redis(url, e))?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info).map_err(|e| Error::redis(url, e))?;
         Ok(RedisServer {
             url: url.clone(),
             client,
