@@ -307,10 +307,10 @@ async fn a_worker_runs_up_to_max_concurrency_calls_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_procedures_and_bad_arguments_are_remote_errors_naming_them() {
     let redis = TestRedis::start();
-    let config = redis.config().write();
-    let (server, recorded, _gate) = ledger_server(&config);
+    let (server, recorded, _gate) = ledger_server(&redis.config().write());
     let _worker = RunningWorker::serve(server);
-    let client = bus(&config);
+    // A caller that does not validate (like one without the schema): the worker checks.
+    let client = bus(&redis.config().api_yaml("    validate: false\n").write());
 
     let remote = |result: lightbus::Result<Value>| match result {
         Err(Error::Remote {
@@ -327,17 +327,18 @@ async fn unknown_procedures_and_bad_arguments_are_remote_errors_naming_them() {
     assert!(message.contains("no procedure named `erase`"), "{message}");
 
     let (_, _, message) = remote(client.call("ledger.record", json!({})).await);
-    assert!(message.contains("missing argument `entry`"), "{message}");
+    // Rejected by the worker's incoming validation, before the handler ran.
+    assert!(
+        message.contains("ledger.record") && message.contains("entry"),
+        "{message}"
+    );
 
     let (_, _, message) = remote(
         client
             .call("ledger.record", json!({"entry": 1, "amount": 2}))
             .await,
     );
-    assert!(
-        message.contains("unexpected argument `amount`"),
-        "{message}"
-    );
+    assert!(message.contains("amount"), "{message}");
 
     assert!(entries(&recorded).is_empty(), "no handler ran");
 }
@@ -360,13 +361,13 @@ impl Bank for BankService {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mistyped_arguments_are_remote_errors_naming_the_argument() {
     let redis = TestRedis::start();
-    let config = redis.config().write();
-    let server = bus(&config);
+    let server = bus(&redis.config().write());
     server
         .register(BankServer::new(BankService))
         .expect("register bank");
     let _worker = RunningWorker::serve(server);
-    let client = bus(&config);
+    // A caller that does not validate (like one without the schema): the worker checks.
+    let client = bus(&redis.config().api_yaml("    validate: false\n").write());
 
     let balance: u64 = client
         .call("bank.deposit", json!({"account": "ann", "amount": 5}))
@@ -387,6 +388,40 @@ async fn mistyped_arguments_are_remote_errors_naming_the_argument() {
             other => panic!("{kwargs}: expected a remote error, got {other:?}"),
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_check_calls_against_the_published_schema_before_sending() {
+    let redis = TestRedis::start();
+    let config = redis.config().write();
+    let server = bus(&config);
+    server
+        .register(BankServer::new(BankService))
+        .expect("register bank");
+    let _worker = RunningWorker::serve(server);
+    let client = bus(&config);
+    // Once a call went through, the caller has the schema the worker published.
+    let balance: u64 = client
+        .call("bank.deposit", json!({"account": "ann", "amount": 5}))
+        .await
+        .expect("a well-typed call");
+    assert_eq!(balance, 5);
+
+    let err = client
+        .call::<Value>("bank.deposit", json!({"account": "ann", "amount": "lots"}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Validation(_)), "{err:?}");
+    assert!(err.to_string().contains("amount"), "{err}");
+
+    let err = client
+        .call::<Value>("bank.withdraw", json!({"account": "ann"}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Schema(_)), "{err:?}");
+    assert!(err.to_string().contains("withdraw"), "{err}");
+
+    assert_eq!(redis.list_len("bank:rpc_queue"), 0, "nothing was sent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
