@@ -308,12 +308,14 @@ pub fn python() -> PathBuf {
 
 /// A Python Lightbus process (a worker or a script), killed on drop.
 ///
-/// Its stdout and stderr are drained by background threads as it runs (so a chatty worker
-/// never blocks on a full pipe) and handed back by [`finish`](Self::finish).
+/// Its stdout and stderr are piped: read them yourself through [`child`](Self::child), or
+/// let [`capture_output`](Self::capture_output) drain them on background threads (so a chatty
+/// worker never blocks on a full pipe). [`finish`](Self::finish) returns what was captured.
+/// [`script`](Self::script) and [`lightbus_run`](Self::lightbus_run) capture from the start.
 pub struct PythonPeer {
     child: Child,
-    stdout: Captured,
-    stderr: Captured,
+    stdout: Option<Captured>,
+    stderr: Option<Captured>,
 }
 
 /// Output read so far from one pipe of a child, and the thread reading it.
@@ -378,14 +380,22 @@ impl PythonPeer {
         for (key, value) in env {
             command.env(key, value);
         }
-        let mut child = command.spawn()?;
-        let stdout = Captured::start(child.stdout.take());
-        let stderr = Captured::start(child.stderr.take());
         Ok(PythonPeer {
-            child,
-            stdout,
-            stderr,
+            child: command.spawn()?,
+            stdout: None,
+            stderr: None,
         })
+    }
+
+    /// Starts draining the pipes still in the child into buffers, read by
+    /// [`output_so_far`](Self::output_so_far) and returned by [`finish`](Self::finish).
+    pub fn capture_output(&mut self) {
+        if self.stdout.is_none() {
+            self.stdout = Some(Captured::start(self.child.stdout.take()));
+        }
+        if self.stderr.is_none() {
+            self.stderr = Some(Captured::start(self.child.stderr.take()));
+        }
     }
 
     /// Runs one of the peer scripts of `crates/lightbus/tests/peer/` (e.g. `rpc_call.py`)
@@ -397,8 +407,10 @@ impl PythonPeer {
         let path = path.display().to_string();
         let mut all = vec![path.as_str()];
         all.extend_from_slice(args);
-        PythonPeer::spawn(&dir, config, &all, &[])
-            .unwrap_or_else(|e| panic!("cannot start the Python peer ({e})"))
+        let mut peer = PythonPeer::spawn(&dir, config, &all, &[])
+            .unwrap_or_else(|e| panic!("cannot start the Python peer ({e})"));
+        peer.capture_output();
+        peer
     }
 
     /// Runs `lightbus run` on the bus module `module` (a file `{module}.py` in
@@ -412,17 +424,19 @@ impl PythonPeer {
         );
         let run = "import sys; from lightbus.commands import lightbus_entry_point; \
                    sys.exit(lightbus_entry_point())";
-        PythonPeer::spawn(
+        let mut peer = PythonPeer::spawn(
             &dir,
             config,
             &["-c", run, "run"],
             &[("LIGHTBUS_MODULE", module)],
         )
-        .unwrap_or_else(|e| panic!("cannot start the Python peer ({e})"))
+        .unwrap_or_else(|e| panic!("cannot start the Python peer ({e})"));
+        peer.capture_output();
+        peer
     }
 
-    /// The process (its stdout and stderr are captured: read them with
-    /// [`output_so_far`](Self::output_so_far) or [`finish`](Self::finish)).
+    /// The process, to read its output or wait for it (its `stdout` and `stderr` are `None`
+    /// once [`capture_output`](Self::capture_output) took them).
     pub fn child(&mut self) -> &mut Child {
         &mut self.child
     }
@@ -432,30 +446,33 @@ impl PythonPeer {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// Stdout and stderr so far, for progress checks and failure messages.
+    /// Stdout and stderr captured so far, for progress checks and failure messages.
     pub fn output_so_far(&self) -> String {
+        let text =
+            |captured: &Option<Captured>| captured.as_ref().map(Captured::text).unwrap_or_default();
         format!(
             "--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.stdout.text(),
-            self.stderr.text()
+            text(&self.stdout),
+            text(&self.stderr)
         )
     }
 
     /// Waits for the process to exit (at most `timeout`, then kills it) and returns its exit
     /// status and output.
     pub fn finish(mut self, timeout: Duration) -> std::process::Output {
+        self.capture_output();
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline && self.is_running() {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.kill();
         let status = self.child.wait().expect("wait for the Python peer");
-        let stdout = std::mem::replace(&mut self.stdout, Captured::start(None::<std::io::Empty>));
-        let stderr = std::mem::replace(&mut self.stderr, Captured::start(None::<std::io::Empty>));
+        let bytes =
+            |captured: Option<Captured>| captured.map(Captured::into_bytes).unwrap_or_default();
         std::process::Output {
             status,
-            stdout: stdout.into_bytes(),
-            stderr: stderr.into_bytes(),
+            stdout: bytes(self.stdout.take()),
+            stderr: bytes(self.stderr.take()),
         }
     }
 }
