@@ -35,6 +35,7 @@ use crate::client::Bus;
 use crate::error::{Error, Result};
 use crate::listener::{ErasedHandler, HandlerOutcome, ListenerSpec, OnError};
 use crate::message::EventMessage;
+use crate::schema::{Direction, Target};
 use crate::transport::redis::Backoff;
 use crate::transport::{ConsumeRequest, Delivery, EventConsumer};
 
@@ -47,6 +48,8 @@ pub(crate) struct EventListeners {
 /// One listener while it runs: shared by its consumer loops (one per API).
 struct RunningListener {
     spec: Arc<ListenerSpec>,
+    /// The bus, for validating incoming events against the bus schema.
+    bus: Bus,
     /// Bounds how many of the listener's events are handled at once.
     slots: Arc<Semaphore>,
     /// Set when a handler failed under [`OnError::Shutdown`].
@@ -139,6 +142,7 @@ impl EventListeners {
         stop: &CancellationToken,
     ) -> Result<()> {
         let running = Arc::new(RunningListener {
+            bus: self.bus.clone(),
             slots: Arc::new(Semaphore::new(spec.concurrency.max(1))),
             spec: spec.clone(),
             failure: Mutex::new(None),
@@ -307,7 +311,12 @@ async fn handle(
     let event = message.canonical_name();
     let native_id = message.native_id.clone().unwrap_or_default();
     let started = Instant::now();
-    let outcome = invoke(&spec.handler, message.clone()).await;
+    // An event that breaks its schema is treated as a handler failure: the listener's
+    // on_error policy decides what happens to it.
+    let outcome = match validate_incoming(&listener.bus, message).await {
+        Ok(()) => invoke(&spec.handler, message.clone()).await,
+        Err(error) => HandlerOutcome::Failed(error.to_string()),
+    };
     let elapsed = started.elapsed();
     let settlement = match outcome {
         HandlerOutcome::Handled => {
@@ -382,6 +391,26 @@ async fn handle(
         );
         unsettled.store(true, Ordering::SeqCst);
     }
+}
+
+/// Validates an incoming event's parameters against the bus schema, when the API's
+/// configuration asks for incoming validation.
+async fn validate_incoming(bus: &Bus, message: &EventMessage) -> Result<()> {
+    let config = bus.config().api(&message.api_name);
+    if !config.validate.incoming() {
+        return Ok(());
+    }
+    let kwargs = serde_json::Value::Object(message.kwargs.clone());
+    bus.schema()
+        .check(
+            config,
+            Direction::Incoming,
+            &message.api_name,
+            Target::EventParameters,
+            &message.event_name,
+            &kwargs,
+        )
+        .await
 }
 
 /// Calls the handler, turning a panic (while creating or polling its future) into a failure.
