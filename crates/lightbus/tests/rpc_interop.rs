@@ -9,14 +9,16 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use lightbus::worker::Worker;
 use lightbus::{Bus, Error};
-use lightbus_test_support::{PythonPeer, TestRedis};
+use lightbus_test_support::{wait_until, PythonPeer, TestRedis};
 use serde_json::{json, Value};
 use support::{
-    assert_same_json, bus, eventually, json, python_call, python_outcome, RunningWorker, NESTED,
-    NESTED_BIG_INTEGERS, PATIENCE,
+    assert_same_json, bus, eventually, json, python_call, python_outcome, Gate, RunningWorker,
+    NESTED, NESTED_BIG_INTEGERS, PATIENCE,
 };
 
 /// The API the Rust side serves to Python callers.
@@ -307,4 +309,108 @@ async fn a_rust_call_made_before_the_python_worker_starts_is_served() {
     let _worker = python_worker(&redis).await;
     let valid = call.await.expect("the call task").expect("call");
     assert!(valid);
+}
+
+// ---------------------------------------------------------------- both workers, one bus
+
+/// A Rust implementation of the Python worker's API: the two can serve `py_rpc` together.
+struct RustPyRpc {
+    gate: Arc<Gate>,
+}
+
+impl PyRpc for RustPyRpc {
+    async fn check_password(&self, username: String, password: String) -> bool {
+        username == "admin" && password == "secret"
+    }
+
+    async fn echo(&self, value: Value) -> Value {
+        self.gate.pass().await;
+        value
+    }
+
+    async fn sleep(&self, seconds: f64) -> String {
+        tokio::time::sleep(std::time::Duration::from_secs_f64(seconds)).await;
+        "slept".to_owned()
+    }
+
+    async fn fail(&self, reason: String) -> bool {
+        panic!("bad input: {reason}")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_and_python_workers_share_a_queue_and_answer_each_call_once() {
+    const CALLS: usize = 20;
+    let redis = TestRedis::start();
+    let config = redis.config().rpc_timeout(30.0).write();
+    let _python = python_worker(&redis).await;
+    // One slot, held by the first call it takes until the gate opens: meanwhile the Python
+    // worker must serve the rest.
+    let gate = Gate::new();
+    let server = bus(&config);
+    server
+        .register(PyRpcServer::new(RustPyRpc { gate: gate.clone() }))
+        .expect("register the Rust py_rpc");
+    let _rust = RunningWorker::start(Worker::new(server).max_concurrency(1));
+    eventually("the Rust worker waits for calls", || {
+        redis.clients_running("blmpop") == 1
+    })
+    .await;
+
+    let client = bus(&config);
+    let answered = Arc::new(AtomicUsize::new(0));
+    let calls: Vec<_> = (0..CALLS)
+        .map(|i| {
+            let (client, answered) = (client.clone(), answered.clone());
+            tokio::spawn(async move {
+                let echoed = PyRpcClient::new(&client).echo(json!({ "call": i })).await;
+                answered.fetch_add(1, Ordering::SeqCst);
+                echoed
+            })
+        })
+        .collect();
+    eventually("the Rust worker holds a call", || gate.inside() == 1).await;
+    eventually("the Python worker answers the others", || {
+        answered.load(Ordering::SeqCst) == CALLS - 1
+    })
+    .await;
+    gate.open();
+
+    for (i, call) in calls.into_iter().enumerate() {
+        let echoed = call.await.expect("call task").expect("call");
+        assert_eq!(
+            echoed,
+            json!({ "call": i }),
+            "each call gets its own answer"
+        );
+    }
+    assert_eq!(
+        gate.entered(),
+        1,
+        "the Rust worker ran exactly the call it held"
+    );
+}
+
+// ---------------------------------------------------------------- the blocking facade
+
+#[test]
+fn a_blocking_client_calls_a_python_worker() {
+    let redis = TestRedis::start();
+    let mut worker = PythonPeer::lightbus_run(&redis.config().write(), "rpc_worker");
+    wait_until("the Python worker serves", PATIENCE, || {
+        assert!(worker.is_running(), "{}", worker.output_so_far());
+        redis.clients_running("blpop") > 0
+    });
+
+    let client = lightbus::blocking::Bus::new(bus(&redis.config().write())).expect("runtime");
+    let check = |password: &str| -> bool {
+        client
+            .call(
+                "py_rpc.check_password",
+                json!({"username": "admin", "password": password}),
+            )
+            .expect("call")
+    };
+    assert!(check("secret"));
+    assert!(!check("wrong"));
 }
