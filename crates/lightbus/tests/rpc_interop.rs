@@ -3,6 +3,9 @@
 //! - Python caller → Rust worker: `tests/peer/rpc_call.py` calls the API `rs_rpc`, served by a
 //!   worker in this process.
 //! - Rust caller → Python worker: `lightbus run` on `tests/peer/rpc_worker.py` serves `py_rpc`.
+//! - Both workers serving `py_rpc` from one queue; the blocking client.
+//!
+//! Each direction is tested with the worker started first and with the caller first.
 //!
 //! Needs the peer's virtualenv (`scripts/setup-python-peer.sh`); without it these tests fail
 //! with that hint rather than pass without checking anything.
