@@ -19,6 +19,8 @@
 //! precedence over `LIGHTBUS_*` environment variables, which take precedence over the file.
 
 pub mod bench;
+pub mod call;
+pub mod version;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -96,6 +98,10 @@ pub enum Command {
     Run(RunArgs),
     /// Measure the bus: serve, call or fire the `benchmark` API, or PING Redis.
     Bench(bench::BenchArgs),
+    /// Call an RPC on the bus (served by any worker, Rust or Python) and print its result.
+    Call(call::CallArgs),
+    /// Print the version (`--long`: and which Python Lightbus it interoperates with).
+    Version(version::VersionArgs),
 }
 
 /// The command line of a Lightbus process.
@@ -115,7 +121,7 @@ pub struct Cli {
 
 /// Parses the process's arguments and runs the command, with `setup` registering the
 /// process's APIs and listeners on the bus first. Returns the exit code: errors are printed
-/// to stderr and give a non-zero code.
+/// to stderr and give the non-zero code [`call::exit_code`] assigns to their kind.
 pub async fn main<F>(setup: F) -> ExitCode
 where
     F: FnOnce(&Bus) -> Result<()>,
@@ -125,7 +131,7 @@ where
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
-            ExitCode::FAILURE
+            call::exit_code(&error)
         }
     }
 }
@@ -135,6 +141,10 @@ pub async fn execute<F>(cli: Cli, setup: F) -> Result<()>
 where
     F: FnOnce(&Bus) -> Result<()>,
 {
+    if let Command::Version(args) = &cli.command {
+        version::run(args);
+        return Ok(());
+    }
     let bus = Bus::builder().overrides(cli.global.overrides()).build()?;
     init_logging(bus.config().bus().log_level);
     setup(&bus)?;
@@ -147,6 +157,8 @@ where
                 .await
         }
         Command::Bench(args) => bench::run(bus, args).await,
+        Command::Call(args) => call::run(bus, args).await,
+        Command::Version(_) => Ok(()),
     }
 }
 
