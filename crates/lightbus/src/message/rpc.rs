@@ -88,7 +88,7 @@ impl RpcMessage {
             },
             kwargs: &self.kwargs,
         };
-        serde_json::to_string(&blob).unwrap_or_else(|e| unreachable_encoding(e))
+        serde_json::to_string(&blob).unwrap_or_else(unreachable_encoding)
     }
 
     /// Decodes a blob popped from an RPC queue.
@@ -177,7 +177,7 @@ impl ResultMessage {
             },
             kwargs: ResultKwargsOut { result: &result },
         };
-        serde_json::to_string(&blob).unwrap_or_else(|e| unreachable_encoding(e))
+        serde_json::to_string(&blob).unwrap_or_else(unreachable_encoding)
     }
 
     /// Decodes a blob popped from a result key.
