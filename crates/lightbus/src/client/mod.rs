@@ -4,6 +4,7 @@
 //! result listener. It is the single entry point for RPCs, events and worker setup.
 
 pub mod blocking;
+pub(crate) mod tasks;
 mod transports;
 
 use std::future::Future;
@@ -48,6 +49,7 @@ struct BusInner {
     transports: Transports,
     on_start: Mutex<Vec<Hook>>,
     after_stop: Mutex<Vec<Hook>>,
+    tasks: tasks::TaskRegistry,
 }
 
 /// An event that was fired: where it landed.
@@ -377,6 +379,7 @@ impl BusBuilder {
                 registry: Registry::default(),
                 on_start: Mutex::default(),
                 after_stop: Mutex::default(),
+                tasks: Default::default(),
             }),
         })
     }

@@ -10,6 +10,7 @@
 //! re-established with backoff.
 
 mod rpc;
+pub mod tasks;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -128,6 +129,15 @@ impl Worker {
             let server =
                 rpc::RpcServer::new(self.bus.clone(), self.max_concurrency, self.drain_timeout);
             tasks.spawn(server.run(stop.clone()));
+        }
+        if self.features.tasks {
+            tasks.spawn(self::tasks::run(
+                self.bus.clone(),
+                stop.clone(),
+                self.drain_timeout,
+            ));
+        } else {
+            self::tasks::log_disabled(&self.bus);
         }
 
         let outcome = tokio::select! {
