@@ -108,6 +108,11 @@ pub enum Error {
         reason: String,
     },
 
+    /// On a [`BusMock`](crate::testing::BusMock)'s bus: an RPC was called without a mocked
+    /// result, or an event was fired without being allowed.
+    #[error("{0}")]
+    Unmocked(String),
+
     /// An I/O error at the edge (reading files, signals).
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -46,7 +46,8 @@
 //!   (`transport::redis::{rpc, result, event, schema}`);
 //! - [`config`]: the configuration file shared with Python Lightbus, and process names;
 //! - [`worker`]: serving registered APIs and running listeners until shutdown;
-//! - [`cli`]: the `run` command for a service's own binary, and the `lightbus` tool.
+//! - [`cli`]: the `run` command for a service's own binary, and the `lightbus` tool;
+//! - [`testing`]: [`testing::BusMock`], a bus without Redis for users' unit tests.
 
 pub mod api;
 #[cfg(feature = "cli")]
@@ -56,6 +57,7 @@ pub mod config;
 mod error;
 pub mod message;
 pub mod schema;
+pub mod testing;
 pub mod transport;
 pub mod worker;
 

@@ -50,6 +50,7 @@ struct BusInner {
     on_start: Mutex<Vec<Hook>>,
     after_stop: Mutex<Vec<Hook>>,
     tasks: tasks::TaskRegistry,
+    mock: std::sync::OnceLock<Arc<crate::testing::MockState>>,
 }
 
 /// An event that was fired: where it landed.
@@ -122,6 +123,9 @@ impl Bus {
     /// Waits at most the API's `rpc_timeout`. A failure on the worker is
     /// [`Error::Remote`]; no answer in time is [`Error::Timeout`].
     pub async fn call_raw(&self, api: &str, procedure: &str, kwargs: Kwargs) -> Result<Value> {
+        if let Some(mock) = self.inner.mock.get() {
+            return mock.call(self, api, procedure, kwargs).await;
+        }
         let transports = self.inner.transports.for_api(api)?;
         let mut call = RpcMessage::new(api, procedure, kwargs, String::new());
         let (return_path, pending) = transports.result.expect_result(&call.id)?;
@@ -178,6 +182,9 @@ impl Bus {
         })?;
         check_event_kwargs(api, declared, &kwargs)?;
         let message = EventMessage::new(api, event, registered.descriptor.version, kwargs);
+        if let Some(mock) = self.inner.mock.get() {
+            return mock.fire(message);
+        }
         let transports = self.inner.transports.for_api(api)?;
         let native_id = tokio::time::timeout(
             transports.event_fire_timeout,
@@ -225,6 +232,11 @@ impl Bus {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(hook);
+    }
+
+    /// Routes this bus's calls and fires to a mock (see [`crate::testing`]); once only.
+    pub(crate) fn install_mock(&self, mock: Arc<crate::testing::MockState>) {
+        let _ = self.inner.mock.set(mock);
     }
 
     pub(crate) fn registry(&self) -> &Registry {
@@ -380,6 +392,7 @@ impl BusBuilder {
                 on_start: Mutex::default(),
                 after_stop: Mutex::default(),
                 tasks: Default::default(),
+                mock: Default::default(),
             }),
         })
     }

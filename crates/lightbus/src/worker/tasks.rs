@@ -341,7 +341,8 @@ async fn run_once(start: impl FnOnce() -> TaskFuture) -> std::result::Result<(),
     }
 }
 
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+/// The text of a caught panic's payload.
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|text| (*text).to_owned())
