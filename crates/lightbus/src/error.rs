@@ -85,9 +85,36 @@ pub enum Error {
     #[error("{0}")]
     Duplicate(String),
 
+    /// An event listener's handler failed (returned an error or panicked) and the listener's
+    /// [`OnError`](crate::OnError) policy is to stop the worker. The entry stays
+    /// unacknowledged, so it is delivered again later.
+    #[error(
+        "listener `{listener}` failed on {event} (stream entry {native_id}): {message}; the entry \
+         was left unacknowledged and the worker stops (use OnError::AckAndLog to carry on)"
+    )]
+    ListenerFailed {
+        /// The listener's name.
+        listener: String,
+        /// `api.event` of the entry being handled.
+        event: String,
+        /// The entry's id in its transport (the Redis stream entry id).
+        native_id: String,
+        /// What the handler reported, or the panic's message.
+        message: String,
+    },
+
     /// The bus client was closed.
     #[error("the bus client is closed")]
     Closed,
+
+    /// A value did not match its schema (RPC parameters or result, event parameters).
+    #[error(transparent)]
+    Validation(#[from] crate::schema::ValidationError),
+
+    /// A schema needed for validation is missing (under `strict_validation`), lacks the
+    /// member, or is malformed; or a schema file could not be read.
+    #[error(transparent)]
+    Schema(#[from] crate::schema::SchemaError),
 
     /// A scheduled or background task failed or panicked, which stops the worker (see
     /// [`crate::worker::tasks`]).

@@ -41,6 +41,7 @@
 //! - [`api`]: defining APIs (the [`api`](macro@api) attribute, [`api::ApiBuilder`]) and what
 //!   a worker needs to serve them;
 //! - [`Bus`] (in `client`): the handle every process uses to call, fire, listen and register;
+//! - [`listener`]: event handlers and listener options ([`Since`], [`OnError`]);
 //! - [`message`]: the RPC, result and event messages and their exact encoding on the wire;
 //! - [`transport`]: moving messages, one module per transport and role
 //!   (`transport::redis::{rpc, result, event, schema}`);
@@ -55,15 +56,18 @@ pub mod cli;
 mod client;
 pub mod config;
 mod error;
+pub mod listener;
 pub mod message;
 pub mod schema;
 pub mod testing;
 pub mod transport;
+pub mod types;
 pub mod worker;
 
 pub use api::{Api, Event, Kwargs};
 pub use client::{blocking, Bus, BusBuilder, FiredEvent};
 pub use error::{Error, Result};
+pub use listener::{OnError, Since};
 pub use message::EventMessage;
 
 /// Defines an API from a trait: its RPCs (async methods) and events (`#[event]` methods).

@@ -22,6 +22,10 @@ pub mod bench;
 pub mod call;
 pub mod version;
 
+mod schema;
+
+pub use schema::{dump_config_schema, dump_schema, DumpConfigSchemaArgs, DumpSchemaArgs};
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -35,13 +39,19 @@ use crate::worker::{Feature, Features, Worker};
 /// Options every command accepts.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// Configuration file (YAML or JSON), shared with Python Lightbus.
-    #[arg(long, global = true, env = "LIGHTBUS_CONFIG", value_name = "FILE")]
+    /// Configuration file (YAML or JSON) or http(s) URL, shared with Python Lightbus.
+    #[arg(
+        long,
+        global = true,
+        env = "LIGHTBUS_CONFIG",
+        value_name = "FILE_OR_URL"
+    )]
     pub config: Option<PathBuf>,
     /// Service name; processes of one service share listeners' work. Placeholders:
     /// {hostname} {pid} {random4} {random8} {random16} {friendly}.
     #[arg(
         long,
+        short = 's',
         global = true,
         env = "LIGHTBUS_SERVICE_NAME",
         value_name = "NAME"
@@ -50,6 +60,7 @@ pub struct GlobalArgs {
     /// Process name, unique within the service. Same placeholders.
     #[arg(
         long,
+        short = 'p',
         global = true,
         env = "LIGHTBUS_PROCESS_NAME",
         value_name = "NAME"
@@ -80,8 +91,13 @@ impl GlobalArgs {
     auth_service run --only rpcs\n  \
     auth_service run --skip events --skip tasks")]
 pub struct RunArgs {
-    /// Run only these features (repeatable): rpcs, events, tasks.
-    #[arg(long, value_name = "FEATURE")]
+    /// Run only these features (repeatable, or comma-separated): rpcs, events, tasks.
+    #[arg(
+        long,
+        value_name = "FEATURE",
+        env = "LIGHTBUS_FEATURES",
+        value_delimiter = ','
+    )]
     pub only: Vec<Feature>,
     /// Do not run these features (repeatable): rpcs, events, tasks.
     #[arg(long, value_name = "FEATURE")]
@@ -89,6 +105,10 @@ pub struct RunArgs {
     /// The most RPCs executed at once.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_concurrency: usize,
+    /// Load API schemas from this file or directory (as written by `dumpschema`) for
+    /// validation, in addition to those on the bus. Repeatable.
+    #[arg(long, value_name = "FILE_OR_DIR")]
+    pub schema: Vec<PathBuf>,
 }
 
 /// The commands.
@@ -96,6 +116,12 @@ pub struct RunArgs {
 pub enum Command {
     /// Serve this process's APIs and run its listeners until interrupted.
     Run(RunArgs),
+    /// Write the schemas of every API on the bus (and this process's) as JSON.
+    #[command(name = "dumpschema")]
+    DumpSchema(DumpSchemaArgs),
+    /// Write the JSON Schema of the configuration file, for editors and validation.
+    #[command(name = "dumpconfigschema")]
+    DumpConfigSchema(DumpConfigSchemaArgs),
     /// Measure the bus: serve, call or fire the `benchmark` API, or PING Redis.
     Bench(bench::BenchArgs),
     /// Call an RPC on the bus (served by any worker, Rust or Python) and print its result.
@@ -145,11 +171,24 @@ where
         version::run(args);
         return Ok(());
     }
+    if let Command::DumpConfigSchema(args) = &cli.command {
+        return dump_config_schema(args);
+    }
     let bus = Bus::builder().overrides(cli.global.overrides()).build()?;
     init_logging(bus.config().bus().log_level);
     setup(&bus)?;
     match cli.command {
+        Command::DumpSchema(args) => dump_schema(&bus, &args).await,
+        Command::DumpConfigSchema(_) => Ok(()),
         Command::Run(args) => {
+            for path in &args.schema {
+                let apis = bus.load_local_schema(path)?;
+                tracing::info!(
+                    "loaded schemas of {} from {}",
+                    apis.join(", "),
+                    path.display()
+                );
+            }
             Worker::new(bus)
                 .features(Features::select(&args.only, &args.skip))
                 .max_concurrency(args.max_concurrency)

@@ -21,6 +21,7 @@ use crate::api::{Api, ApiDescriptor, Event, Kwargs, Registry};
 use crate::config::{Config, ConfigOverrides};
 use crate::error::{Error, Result};
 use crate::message::{EventMessage, RpcMessage};
+use crate::schema::{BusSchema, Direction, Target};
 pub(crate) use transports::ApiTransports;
 use transports::Transports;
 
@@ -47,8 +48,10 @@ struct BusInner {
     config: Config,
     registry: Registry,
     transports: Transports,
+    schema: BusSchema,
     on_start: Mutex<Vec<Hook>>,
     after_stop: Mutex<Vec<Hook>>,
+    listeners: crate::listener::Listeners,
     tasks: tasks::TaskRegistry,
     mock: std::sync::OnceLock<Arc<crate::testing::MockState>>,
 }
@@ -89,8 +92,22 @@ impl Bus {
     /// Fails if an API of the same name is already registered or the name is invalid.
     pub fn register(&self, api: impl Api) -> Result<()> {
         let descriptor = self.inner.registry.add(Arc::new(api))?;
+        self.inner.schema.add_local(&descriptor)?;
         tracing::debug!(api = %descriptor.name, "registered API");
         Ok(())
+    }
+
+    /// The schemas this process knows (its APIs', loaded files', the bus's), used to
+    /// validate messages as each API's `validate` option says.
+    pub fn schema(&self) -> &BusSchema {
+        &self.inner.schema
+    }
+
+    /// Loads API schemas written by `dumpschema` (a file, or a directory of `*.json`) for
+    /// validation without live workers. They are never stored on the bus. Returns the API
+    /// names loaded.
+    pub fn load_local_schema(&self, path: impl AsRef<std::path::Path>) -> Result<Vec<String>> {
+        self.inner.schema.load_local(path)
     }
 
     /// The descriptions of every API registered in this process, sorted by name.
@@ -126,6 +143,20 @@ impl Bus {
         if let Some(mock) = self.inner.mock.get() {
             return mock.call(self, api, procedure, kwargs).await;
         }
+        let api_config = self.inner.config.api(api);
+        let kwargs = Value::Object(kwargs);
+        self.inner
+            .schema
+            .check(
+                api_config,
+                Direction::Outgoing,
+                api,
+                Target::RpcParameters,
+                procedure,
+                &kwargs,
+            )
+            .await?;
+        let kwargs = crate::schema::into_kwargs(kwargs);
         let transports = self.inner.transports.for_api(api)?;
         let mut call = RpcMessage::new(api, procedure, kwargs, String::new());
         let (return_path, pending) = transports.result.expect_result(&call.id)?;
@@ -151,12 +182,24 @@ impl Bus {
             ok = result.outcome.is_ok(),
             "RPC answered"
         );
-        result.outcome.map_err(|failure| Error::Remote {
+        let value = result.outcome.map_err(|failure| Error::Remote {
             api: api.to_owned(),
             procedure: procedure.to_owned(),
             message: failure.message,
             trace: failure.trace,
-        })
+        })?;
+        self.inner
+            .schema
+            .check(
+                api_config,
+                Direction::Incoming,
+                api,
+                Target::RpcResponse,
+                procedure,
+                &value,
+            )
+            .await?;
+        Ok(value)
     }
 
     /// Fires a typed event. Only a process that registered the event's API may fire it.
@@ -181,6 +224,16 @@ impl Bus {
             Error::Unknown(format!("the `{api}` API declares no event named `{event}`"))
         })?;
         check_event_kwargs(api, declared, &kwargs)?;
+        let kwargs = Value::Object(kwargs);
+        self.inner.schema.check_now(
+            self.inner.config.api(api),
+            Direction::Outgoing,
+            api,
+            Target::EventParameters,
+            event,
+            &kwargs,
+        )?;
+        let kwargs = crate::schema::into_kwargs(kwargs);
         let message = EventMessage::new(api, event, registered.descriptor.version, kwargs);
         if let Some(mock) = self.inner.mock.get() {
             return mock.fire(message);
@@ -241,6 +294,11 @@ impl Bus {
 
     pub(crate) fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+
+    /// The event listeners set up on this bus (see [`crate::listener`]).
+    pub(crate) fn listeners(&self) -> &crate::listener::Listeners {
+        &self.inner.listeners
     }
 
     pub(crate) fn transports_for(&self, api: &str) -> Result<Arc<ApiTransports>> {
@@ -336,6 +394,7 @@ fn check_event_kwargs(
 pub struct BusBuilder {
     config: Option<Config>,
     overrides: ConfigOverrides,
+    local_schemas: Vec<std::path::PathBuf>,
 }
 
 impl BusBuilder {
@@ -369,6 +428,13 @@ impl BusBuilder {
         self
     }
 
+    /// Loads API schemas from a `dumpschema` file or directory when the bus is built (see
+    /// [`Bus::load_local_schema`]). May be given several times.
+    pub fn local_schema(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.local_schemas.push(path.into());
+        self
+    }
+
     /// Loads the configuration and creates the bus. Connections open on first use.
     pub fn build(self) -> Result<Bus> {
         let mut config = match self.config {
@@ -384,13 +450,20 @@ impl BusBuilder {
         if let Some(level) = self.overrides.log_level {
             config.file.bus.log_level = level;
         }
+        let transports = Transports::new(config.clone());
+        let schema = crate::schema::bus_schema_for(&config, transports.servers())?;
+        for path in &self.local_schemas {
+            schema.load_local(path)?;
+        }
         Ok(Bus {
             inner: Arc::new(BusInner {
-                transports: Transports::new(config.clone()),
+                transports,
+                schema,
                 config,
                 registry: Registry::default(),
                 on_start: Mutex::default(),
                 after_stop: Mutex::default(),
+                listeners: Default::default(),
                 tasks: Default::default(),
                 mock: Default::default(),
             }),

@@ -48,6 +48,11 @@ impl Transports {
         }
     }
 
+    /// The Redis servers, shared with the schema transport.
+    pub(crate) fn servers(&self) -> &RedisServers {
+        &self.servers
+    }
+
     pub(crate) fn for_api(&self, api: &str) -> Result<Arc<ApiTransports>> {
         if let Some(found) = self
             .by_api

@@ -5,11 +5,41 @@
 //! reserved name `default` as the catch-all. As upstream, a specific API entry *replaces*
 //! `default` wholesale: options it leaves out take their built-in defaults, not `default`'s.
 //!
-//! Precedence, highest first: command-line flags, `LIGHTBUS_*` environment variables, the
-//! file, the built-in defaults.
+//! Where the file comes from: `--config FILE_OR_URL`, else `LIGHTBUS_CONFIG`, else none (the
+//! built-in defaults). An `http://` or `https://` URL is fetched once at start-up.
 //!
-//! Loading never panics. A missing file, broken YAML, an unknown key or a value of the wrong
-//! type is a [`ConfigError`] naming the file and the key path (`apis.auth.rpc_timeout`).
+//! Precedence, highest first: command-line flags (`--service-name`/`-s`, `--process-name`/`-p`,
+//! `--log-level`), the `LIGHTBUS_SERVICE_NAME` / `LIGHTBUS_PROCESS_NAME` environment
+//! variables, the file, the built-in defaults. (Upstream lets a name in the file win over
+//! the variables; here the variables override the file, so one file can serve every
+//! process of a deployment.)
+//!
+//! Loading never panics. A missing file, broken YAML, an unknown key, a value of the wrong
+//! type or out of range is a [`ConfigError`] naming the file, the key path
+//! (`apis.auth.rpc_timeout`) and what was expected. [`config_json_schema`] describes every
+//! key for editors (`lightbus dumpconfigschema`).
+//!
+//! ## Every upstream key, and what it does here
+//!
+//! Honoured as upstream: `service_name`, `process_name`, `bus.log_level`,
+//! `bus.schema.{human_readable, ttl, transport.redis.url}`, `apis.*.{rpc_timeout,
+//! event_fire_timeout, validate, strict_validation}`, `rpc_transport.redis.{url, batch_size,
+//! rpc_timeout}`, `result_transport.redis.{url, result_ttl}`, `event_transport.redis.{url,
+//! max_stream_length, stream_use}`, and the event-consumption keys
+//! (`batch_size`, `reclaim_batch_size`, `acknowledgement_timeout`, `reclaim_interval`,
+//! `consumption_restart_delay`, `consumer_ttl`, `service_name`, `consumer_name`,
+//! `apis.*.event_listener_setup_timeout`) by the event listener, and `plugins.*` by the
+//! plugins.
+//!
+//! Accepted without effect, as in upstream's own Redis transports or because Rust has no
+//! equivalent: `rpc_transport.redis.rpc_retry_delay` (upstream reads and drops it),
+//! `result_transport.redis.rpc_timeout` (the caller's wait is the API's `rpc_timeout`),
+//! `*.connection_parameters` (connections are multiplexed, not pooled) and `cast_values:
+//! false` (Rust handlers always receive their declared types). The last two are reported by
+//! [`Config::notes`] at start-up.
+//!
+//! Rejected with a message: `serializer`/`deserializer` other than the standard ones, and
+//! transports other than `redis` (upstream's `debug` transports).
 //!
 //! ```
 //! let config = lightbus::config::Config::from_str(
@@ -20,8 +50,11 @@
 //! ```
 
 mod names;
+mod schema;
+mod source;
 
 pub use names::expand_name;
+pub use schema::config_json_schema;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,6 +78,14 @@ pub enum ConfigError {
     NotFound {
         /// The path given.
         path: PathBuf,
+    },
+    /// The configuration URL could not be fetched.
+    #[error("cannot load the configuration from {url}: {message}")]
+    Fetch {
+        /// The http(s) URL given.
+        url: String,
+        /// What went wrong.
+        message: String,
     },
     /// The file exists but could not be read.
     #[error("cannot read configuration file {path}: {source}")]
@@ -145,7 +186,8 @@ impl std::str::FromStr for LogLevel {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SchemaConfig {
-    /// Indent schemas stored on the bus.
+    /// Indent the JSON that `dumpschema` writes (schemas stored on the bus are always
+    /// compact, as upstream stores them).
     pub human_readable: bool,
     /// Seconds a stored schema lives without refresh; workers refresh every `ttl * 0.8`.
     pub ttl: u64,
@@ -177,7 +219,9 @@ pub struct ApiConfig {
     pub validate: Validate,
     /// Treat a missing schema as an error rather than a warning.
     pub strict_validation: bool,
-    /// Convert incoming values to the declared parameter types.
+    /// Convert incoming values to the declared parameter types. Rust handlers and listeners
+    /// always receive their declared types (decoding *is* the cast), so `false` has no
+    /// effect here; it is accepted for files shared with Python, and noted at start-up.
     pub cast_values: bool,
     /// The transport for this API's events.
     pub event_transport: EventTransportSelector,
@@ -215,8 +259,9 @@ pub(crate) fn seconds(value: f64) -> Duration {
     Duration::try_from_secs_f64(value).unwrap_or(Duration::ZERO)
 }
 
-/// `validate:` — a boolean for both directions, or `{incoming, outgoing}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+/// `validate:` — a boolean for both directions, or `{incoming, outgoing}` (each defaulting
+/// to `true`); `null` means the default, validation both ways, as upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Validate {
     /// The same for incoming and outgoing messages.
@@ -234,6 +279,40 @@ pub enum Validate {
 
 fn yes() -> bool {
     true
+}
+
+impl<'de> Deserialize<'de> for Validate {
+    /// Reads `true`/`false`/`null` or a map of `incoming`/`outgoing` booleans, with a
+    /// message saying which form was expected (an untagged enum would only say that
+    /// nothing matched).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let expected = "expected true, false, or {incoming: true|false, outgoing: true|false}";
+        match Value::deserialize(deserializer)? {
+            Value::Null => Ok(Validate::default()),
+            Value::Bool(both) => Ok(Validate::Both(both)),
+            Value::Object(map) => {
+                let mut incoming = true;
+                let mut outgoing = true;
+                for (key, value) in map {
+                    let slot = match key.as_str() {
+                        "incoming" => &mut incoming,
+                        "outgoing" => &mut outgoing,
+                        other => {
+                            return Err(D::Error::custom(format!(
+                                "unknown key `{other}` in `validate`: {expected}"
+                            )))
+                        }
+                    };
+                    *slot = value.as_bool().ok_or_else(|| {
+                        D::Error::custom(format!("`validate.{key}` is {value}: {expected}"))
+                    })?;
+                }
+                Ok(Validate::PerDirection { incoming, outgoing })
+            }
+            other => Err(D::Error::custom(format!("found {other}: {expected}"))),
+        }
+    }
 }
 
 impl Default for Validate {
@@ -417,7 +496,7 @@ pub struct RedisSchemaConfig {
 }
 
 macro_rules! transport_selector {
-    ($(#[$doc:meta])* $name:ident, $redis:ty) => {
+    ($(#[$doc:meta])* $name:ident, $redis:ty, $nullable:literal) => {
         $(#[$doc])*
         ///
         /// Written as a one-key map naming the transport, e.g. `redis: {url: "redis://…"}`.
@@ -425,7 +504,11 @@ macro_rules! transport_selector {
         #[serde(deny_unknown_fields, rename_all = "snake_case")]
         pub enum $name {
             /// Redis.
-            Redis(#[serde(default, deserialize_with = "null_as_default")] $redis),
+            Redis(
+                #[serde(default, deserialize_with = "null_as_default")]
+                #[schemars(with = $nullable)]
+                $redis,
+            ),
         }
 
         impl Default for $name {
@@ -448,22 +531,26 @@ impl Default for RedisSchemaConfig {
 transport_selector!(
     /// Which transport carries an API's RPC calls.
     RpcTransportSelector,
-    RedisRpcConfig
+    RedisRpcConfig,
+    "Option<RedisRpcConfig>"
 );
 transport_selector!(
     /// Which transport carries an API's RPC results.
     ResultTransportSelector,
-    RedisResultConfig
+    RedisResultConfig,
+    "Option<RedisResultConfig>"
 );
 transport_selector!(
     /// Which transport carries an API's events.
     EventTransportSelector,
-    RedisEventConfig
+    RedisEventConfig,
+    "Option<RedisEventConfig>"
 );
 transport_selector!(
     /// Where API schemas are shared.
     SchemaTransportSelector,
-    RedisSchemaConfig
+    RedisSchemaConfig,
+    "Option<RedisSchemaConfig>"
 );
 
 /// `redis:` with no value (YAML null) means "all defaults", as upstream.
@@ -559,7 +646,7 @@ impl Config {
             .clone()
             .or_else(|| non_empty_env("LIGHTBUS_CONFIG").map(PathBuf::from));
         let mut file = match &path {
-            Some(path) => Config::read_file(path)?,
+            Some(path) => Config::read_location(path)?,
             None => ConfigFile::default(),
         };
         if let Some(name) = overrides
@@ -586,11 +673,31 @@ impl Config {
         Ok(Config::from_file_contents(file, origin))
     }
 
-    /// Reads and parses a configuration file (YAML, or JSON when it ends in `.json`).
+    /// Reads and parses a configuration file (YAML, or JSON when it ends in `.json`). An
+    /// `http://` or `https://` URL in place of the path is fetched (see [`Config::from_url`]).
     pub fn from_path(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
-        let file = Config::read_file(path)?;
+        let file = Config::read_location(path)?;
         Ok(Config::from_file_contents(file, path.display().to_string()))
+    }
+
+    /// Fetches and parses a configuration file from an http(s) URL: JSON when the
+    /// response's content type says so or the URL ends in `.json`, YAML otherwise.
+    pub fn from_url(url: &str) -> Result<Config, ConfigError> {
+        let file = Config::read_url(url)?;
+        Ok(Config::from_file_contents(file, url.to_owned()))
+    }
+
+    fn read_location(path: &Path) -> Result<ConfigFile, ConfigError> {
+        match path.to_str() {
+            Some(text) if source::is_url(text) => Config::read_url(text),
+            _ => Config::read_file(path),
+        }
+    }
+
+    fn read_url(url: &str) -> Result<ConfigFile, ConfigError> {
+        let (text, json) = source::fetch(url)?;
+        parse_text(&text, url, json)
     }
 
     /// Parses configuration text. `origin` names it in errors (a file name or `inline`).
@@ -639,6 +746,45 @@ impl Config {
             .unwrap_or(&self.default_api)
     }
 
+    /// Settings in the file that are accepted for compatibility with Python Lightbus but
+    /// change nothing in this implementation, one sentence each (logged by the worker at
+    /// start-up, so nobody relies on them unknowingly).
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for (name, api) in &self.file.apis {
+            if !api.cast_values {
+                notes.push(format!(
+                    "apis.{name}.cast_values is false, but Rust handlers always receive \
+                     their declared types; the setting has no effect here"
+                ));
+            }
+            let RpcTransportSelector::Redis(rpc) = &api.rpc_transport;
+            let ResultTransportSelector::Redis(result) = &api.result_transport;
+            let EventTransportSelector::Redis(event) = &api.event_transport;
+            for (transport, parameters) in [
+                ("rpc_transport", &rpc.connection_parameters),
+                ("result_transport", &result.connection_parameters),
+                ("event_transport", &event.connection_parameters),
+            ] {
+                if !parameters.is_empty() {
+                    notes.push(format!(
+                        "apis.{name}.{transport}.redis.connection_parameters is ignored: \
+                         connections are multiplexed (one per server and role), not pooled"
+                    ));
+                }
+            }
+        }
+        let SchemaTransportSelector::Redis(schema) = &self.file.bus.schema.transport;
+        if !schema.connection_parameters.is_empty() {
+            notes.push(
+                "bus.schema.transport.redis.connection_parameters is ignored: connections \
+                 are multiplexed, not pooled"
+                    .to_owned(),
+            );
+        }
+        notes
+    }
+
     /// The bus-wide settings.
     pub fn bus(&self) -> &BusConfig {
         &self.file.bus
@@ -656,7 +802,12 @@ fn non_empty_env(name: &str) -> Option<String> {
 
 /// Parses a configuration file's text into its structure, naming the key of any error.
 fn parse_file(text: &str, origin: &str) -> Result<ConfigFile, ConfigError> {
-    let value: Value = if origin.ends_with(".json") {
+    parse_text(text, origin, origin.ends_with(".json"))
+}
+
+/// Parses configuration text as JSON or YAML, naming `origin` in errors.
+fn parse_text(text: &str, origin: &str, json: bool) -> Result<ConfigFile, ConfigError> {
+    let value: Value = if json {
         serde_json::from_str(text).map_err(|e| ConfigError::Syntax {
             origin: origin.to_owned(),
             format: "JSON",
@@ -670,10 +821,20 @@ fn parse_file(text: &str, origin: &str) -> Result<ConfigFile, ConfigError> {
         })?
     };
     // An empty file is an empty configuration.
-    let value = if value.is_null() {
-        Value::Object(Default::default())
-    } else {
-        value
+    let value = match value {
+        Value::Null => Value::Object(Default::default()),
+        Value::Object(_) => value,
+        other => {
+            return Err(ConfigError::Invalid {
+                origin: origin.to_owned(),
+                key: "(root)".to_owned(),
+                message: format!(
+                    "expected a mapping of `bus`, `apis`, `plugins`, `service_name` and \
+                     `process_name`, found {}",
+                    kind_of(&other)
+                ),
+            })
+        }
     };
     let file: ConfigFile =
         serde_path_to_error::deserialize(value).map_err(|e| ConfigError::Invalid {
@@ -683,6 +844,17 @@ fn parse_file(text: &str, origin: &str) -> Result<ConfigFile, ConfigError> {
         })?;
     check_file(&file, origin)?;
     Ok(file)
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
 }
 
 /// Checks what the types alone cannot: ranges and supported serializers.
@@ -712,39 +884,169 @@ fn check_file(file: &ConfigFile, origin: &str) -> Result<(), ConfigError> {
         let ResultTransportSelector::Redis(result) = &api.result_transport;
         let EventTransportSelector::Redis(event) = &api.event_transport;
         let serializers = [
-            ("rpc_transport.redis", &rpc.serializer, &rpc.deserializer),
+            (
+                "rpc_transport.redis",
+                &rpc.serializer,
+                &rpc.deserializer,
+                "Blob",
+            ),
             (
                 "result_transport.redis",
                 &result.serializer,
                 &result.deserializer,
+                "Blob",
             ),
             (
                 "event_transport.redis",
                 &event.serializer,
                 &event.deserializer,
+                "ByField",
             ),
         ];
-        for (transport, serializer, deserializer) in serializers {
-            for (key, value) in [("serializer", serializer), ("deserializer", deserializer)] {
-                if let Some(class) = value {
-                    if !class.starts_with("lightbus.serializers.") {
-                        return Err(invalid(
-                            format!("apis.{name}.{transport}.{key}"),
-                            "custom serializers are not supported; remove the key to use the \
-                             standard Lightbus encoding",
-                        ));
-                    }
+        for (transport, serializer, deserializer, kind) in serializers {
+            for (key, value, role) in [
+                ("serializer", serializer, "Serializer"),
+                ("deserializer", deserializer, "Deserializer"),
+            ] {
+                let expected = format!("lightbus.serializers.{kind}Message{role}");
+                if value.as_ref().is_some_and(|class| *class != expected) {
+                    return Err(invalid(
+                        format!("apis.{name}.{transport}.{key}"),
+                        &format!(
+                            "only the standard encoding is supported: remove the key or set \
+                             it to `{expected}`"
+                        ),
+                    ));
                 }
             }
         }
-        if rpc.batch_size == 0 || event.batch_size == 0 {
+        let prefix = |transport: &str, key: &str| format!("apis.{name}.{transport}.redis.{key}");
+        for (transport, url) in [
+            ("rpc_transport", &rpc.url),
+            ("result_transport", &result.url),
+            ("event_transport", &event.url),
+        ] {
+            check_redis_url(url).map_err(|m| invalid(prefix(transport, "url"), &m))?;
+        }
+        let positive = "expected a positive number of seconds";
+        let not_negative = "expected a number of seconds, zero or more";
+        let checks: [(bool, String, &str); 12] = [
+            (
+                rpc.batch_size >= 1,
+                prefix("rpc_transport", "batch_size"),
+                "expected at least 1",
+            ),
+            (
+                positive_seconds(rpc.rpc_timeout),
+                prefix("rpc_transport", "rpc_timeout"),
+                positive,
+            ),
+            (
+                rpc.rpc_retry_delay.is_finite() && rpc.rpc_retry_delay >= 0.0,
+                prefix("rpc_transport", "rpc_retry_delay"),
+                not_negative,
+            ),
+            (
+                rpc.consumption_restart_delay.is_finite() && rpc.consumption_restart_delay >= 0.0,
+                prefix("rpc_transport", "consumption_restart_delay"),
+                not_negative,
+            ),
+            (
+                result.result_ttl >= 1,
+                prefix("result_transport", "result_ttl"),
+                "expected a whole number of seconds, at least 1",
+            ),
+            (
+                positive_seconds(result.rpc_timeout),
+                prefix("result_transport", "rpc_timeout"),
+                positive,
+            ),
+            (
+                event.batch_size >= 1,
+                prefix("event_transport", "batch_size"),
+                "expected at least 1",
+            ),
+            (
+                event.reclaim_batch_size.is_none_or(|size| size >= 1),
+                prefix("event_transport", "reclaim_batch_size"),
+                "expected at least 1, or null for `batch_size * 10`",
+            ),
+            (
+                positive_seconds(event.acknowledgement_timeout),
+                prefix("event_transport", "acknowledgement_timeout"),
+                positive,
+            ),
+            (
+                event.reclaim_interval.is_none_or(positive_seconds),
+                prefix("event_transport", "reclaim_interval"),
+                "expected a positive number of seconds, or null for `acknowledgement_timeout`",
+            ),
+            (
+                event.max_stream_length.is_none_or(|length| length >= 1),
+                prefix("event_transport", "max_stream_length"),
+                "expected at least 1, or null for no limit",
+            ),
+            (
+                event.consumption_restart_delay.is_finite()
+                    && event.consumption_restart_delay >= 0.0,
+                prefix("event_transport", "consumption_restart_delay"),
+                not_negative,
+            ),
+        ];
+        for (ok, key, expected) in checks {
+            if !ok {
+                return Err(invalid(key, expected));
+            }
+        }
+        if event.consumer_ttl == 0 {
             return Err(invalid(
-                format!("apis.{name}"),
-                "batch_size must be at least 1",
+                prefix("event_transport", "consumer_ttl"),
+                "expected a whole number of seconds, at least 1",
+            ));
+        }
+    }
+    let schema = &file.bus.schema;
+    if schema.ttl == 0 {
+        return Err(invalid(
+            "bus.schema.ttl".to_owned(),
+            "expected a whole number of seconds, at least 1 (schemas are refreshed every \
+             ttl * 0.8)",
+        ));
+    }
+    let SchemaTransportSelector::Redis(schema_redis) = &schema.transport;
+    check_redis_url(&schema_redis.url)
+        .map_err(|m| invalid("bus.schema.transport.redis.url".to_owned(), &m))?;
+    let ping = file.plugins.internal_state.ping_interval;
+    if !positive_seconds(ping) {
+        return Err(invalid(
+            "plugins.internal_state.ping_interval".to_owned(),
+            "expected a positive number of seconds",
+        ));
+    }
+    for (key, name) in [
+        ("service_name", &file.service_name),
+        ("process_name", &file.process_name),
+    ] {
+        if name.as_deref().is_some_and(|name| name.trim().is_empty()) {
+            return Err(invalid(
+                key.to_owned(),
+                "expected a non-empty name (placeholders such as {friendly} are allowed)",
             ));
         }
     }
     Ok(())
+}
+
+fn positive_seconds(value: f64) -> bool {
+    value.is_finite() && value > 0.0
+}
+
+/// A Redis URL the client accepts (`redis://`, `rediss://`, `unix://`), without connecting.
+fn check_redis_url(url: &str) -> Result<(), String> {
+    use redis::IntoConnectionInfo;
+    url.into_connection_info().map(|_| ()).map_err(|e| {
+        format!("expected a Redis URL such as `redis://127.0.0.1:6379/0`, found `{url}` ({e})")
+    })
 }
 
 #[cfg(test)]

@@ -2,15 +2,19 @@
 //!
 //! - [`RpcTransport`]: callers put calls on the bus; workers take them off;
 //! - [`ResultTransport`]: workers send results back to the caller's return path;
-//! - [`EventTransport`]: authoritative processes fire events; listeners consume them.
+//! - [`EventTransport`]: authoritative processes fire events; listeners consume them;
+//! - [`SchemaTransport`]: workers store their APIs' schemas; everyone loads them.
 //!
 //! Each API picks its transports in the configuration (`rpc_transport`, `result_transport`,
-//! `event_transport`). [`redis`] implements every role over Redis exactly as Python
-//! Lightbus 1.1 does, so processes of either language share a bus.
+//! `event_transport`; schemas use `bus.schema.transport`). [`redis`] implements every role
+//! over Redis exactly as Python Lightbus 1.1 does, so processes of either language share a
+//! bus.
 //!
 //! Guarantees: RPCs are delivered at most once (a call that expired in the queue is dropped
-//! unexecuted); results are delivered to exactly the return path the call names.
+//! unexecuted); results are delivered to exactly the return path the call names; events are
+//! delivered at least once to every listener (see [`event`]).
 
+pub mod event;
 pub mod redis;
 
 use std::time::Duration;
@@ -19,6 +23,7 @@ use futures::future::BoxFuture;
 
 use crate::error::Result;
 use crate::message::{EventMessage, ResultMessage, RpcMessage};
+pub use event::{ConsumeRequest, Delivery, EventConsumer, Settle};
 
 /// Sends calls (caller side) and receives them (worker side).
 pub trait RpcTransport: Send + Sync + 'static {
@@ -91,10 +96,36 @@ impl PendingResult {
     }
 }
 
-/// Fires events and (see the events module of each transport) consumes them.
+/// Fires events and consumes them for listeners.
 pub trait EventTransport: Send + Sync + 'static {
     /// Appends `event` to its stream and returns the stream entry id.
     fn send_event<'a>(&'a self, event: &'a EventMessage) -> BoxFuture<'a, Result<String>>;
+
+    /// Starts consuming events of one API for one listener (worker side). Nothing is sent
+    /// until the consumer's first [`EventConsumer::next_batch`].
+    fn consumer(&self, request: ConsumeRequest) -> Box<dyn EventConsumer>;
+
+    /// A short description for logs.
+    fn describe(&self) -> String;
+}
+
+/// Shares API schemas between processes (`bus.schema.transport`).
+///
+/// A worker stores the schema of each API it serves with a time to live and stores it again
+/// before it runs out; a schema that was not refreshed in time has expired, which means no
+/// worker serves that API any more.
+pub trait SchemaTransport: Send + Sync + 'static {
+    /// Stores `schema` (one API's `{"rpcs": …, "events": …}`) for `api_name`, to expire
+    /// after `ttl` unless stored again.
+    fn store<'a>(
+        &'a self,
+        api_name: &'a str,
+        schema: &'a serde_json::Value,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Loads every stored schema that has not expired, keyed by API name.
+    fn load(&self) -> BoxFuture<'_, Result<std::collections::BTreeMap<String, serde_json::Value>>>;
 
     /// A short description for logs.
     fn describe(&self) -> String;

@@ -9,6 +9,7 @@
 //! skipped, handler errors and panics become error results, and lost connections are
 //! re-established with backoff.
 
+mod events;
 mod rpc;
 pub mod tasks;
 
@@ -123,12 +124,23 @@ impl Worker {
         let stop = CancellationToken::new();
         self.log_startup();
         self.bus.run_hooks(false).await?;
+        crate::schema::publish_at_start(&self.bus).await;
 
         let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(crate::schema::keep_fresh(self.bus.clone(), stop.clone()));
         if self.features.rpcs {
             let server =
                 rpc::RpcServer::new(self.bus.clone(), self.max_concurrency, self.drain_timeout);
             tasks.spawn(server.run(stop.clone()));
+        }
+        if self.features.events {
+            let listeners = events::EventListeners::new(self.bus.clone(), self.drain_timeout);
+            tasks.spawn(listeners.run(stop.clone()));
+        } else if self.bus.listeners().len() > 0 {
+            tracing::info!(
+                "events feature off: {} event listener(s) not started",
+                self.bus.listeners().len()
+            );
         }
         if self.features.tasks {
             tasks.spawn(self::tasks::run(
@@ -140,22 +152,27 @@ impl Worker {
             self::tasks::log_disabled(&self.bus);
         }
 
-        let outcome = tokio::select! {
-            () = shutdown => {
-                tracing::info!("shutting down: no new work is taken, in-flight work finishes");
-                Ok(())
+        // A component that returns `Ok` has nothing (left) to do, e.g. RPC serving without
+        // registered APIs; the worker keeps running the others until the shutdown signal.
+        tokio::pin!(shutdown);
+        let outcome = loop {
+            tokio::select! {
+                () = &mut shutdown => {
+                    tracing::info!("shutting down: no new work is taken, in-flight work finishes");
+                    break Ok(());
+                }
+                Some(finished) = tasks.join_next() => match finished {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => {
+                        tracing::error!("stopping the worker: {error}");
+                        break Err(error);
+                    }
+                    Err(join_error) => {
+                        tracing::error!("stopping the worker: a worker task failed: {join_error}");
+                        break Ok(());
+                    }
+                },
             }
-            Some(finished) = tasks.join_next() => match finished {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(error)) => {
-                    tracing::error!("stopping the worker: {error}");
-                    Err(error)
-                }
-                Err(join_error) => {
-                    tracing::error!("stopping the worker: a worker task failed: {join_error}");
-                    Ok(())
-                }
-            },
         };
         stop.cancel();
         while let Some(finished) = tasks.join_next().await {
@@ -176,6 +193,10 @@ impl Worker {
             bus.process_name()
         );
         tracing::info!("configuration: {}", bus.config().origin);
+        for note in bus.config().notes() {
+            tracing::warn!("configuration: {note}");
+        }
+        tracing::info!("schemas: {}", bus.schema().describe());
         let features = [
             ("rpcs", self.features.rpcs),
             ("events", self.features.events),

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -18,6 +19,7 @@ use crate::api::{RpcFailure, RpcOutcome};
 use crate::client::{ApiTransports, Bus};
 use crate::error::Result;
 use crate::message::{ResultMessage, RpcMessage};
+use crate::schema::{Direction, Target};
 use crate::transport::redis::Backoff;
 
 /// How long one blocking pop waits before checking for shutdown.
@@ -184,12 +186,25 @@ impl RpcServer {
         let api = registered.api.clone();
         let procedure = call.procedure_name.clone();
         let kwargs = call.kwargs.clone();
+        // Calls to procedures the API lacks get the API's own "unknown procedure" answer.
+        let declared = registered.descriptor.rpc(&procedure).is_some();
+        let kwargs = if declared {
+            self.validate(
+                call,
+                Target::RpcParameters,
+                Direction::Incoming,
+                Value::Object(kwargs),
+            )
+            .map(crate::schema::into_kwargs)?
+        } else {
+            kwargs
+        };
         let handler = std::panic::catch_unwind(AssertUnwindSafe(|| api.call(&procedure, kwargs)));
         let outcome = match handler {
             Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
             Err(panic) => Err(panic),
         };
-        outcome.unwrap_or_else(|panic| {
+        let outcome = outcome.unwrap_or_else(|panic| {
             let text = panic
                 .downcast_ref::<&str>()
                 .map(|s| (*s).to_owned())
@@ -200,6 +215,44 @@ impl RpcServer {
                 &call.procedure_name,
                 &text,
             ))
-        })
+        });
+        match outcome {
+            Ok(value) if declared => {
+                self.validate(call, Target::RpcResponse, Direction::Outgoing, value)
+            }
+            other => other,
+        }
+    }
+
+    /// Validates an incoming call's arguments or an outgoing result against the API's
+    /// schema, as its `validate` option says; a mismatch becomes the call's error result.
+    fn validate(
+        &self,
+        call: &RpcMessage,
+        target: Target,
+        direction: Direction,
+        value: Value,
+    ) -> RpcOutcome {
+        let config = self.bus.config().api(&call.api_name);
+        match self.bus.schema().check_now(
+            config,
+            direction,
+            &call.api_name,
+            target,
+            &call.procedure_name,
+            &value,
+        ) {
+            Ok(()) => Ok(value),
+            Err(error) => {
+                if direction == Direction::Outgoing {
+                    tracing::error!(rpc = %call.canonical_name(), id = %call.id, "{error}");
+                }
+                let message = error.to_string();
+                Err(RpcFailure {
+                    trace: message.clone(),
+                    message,
+                })
+            }
+        }
     }
 }

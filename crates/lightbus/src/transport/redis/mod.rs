@@ -12,6 +12,7 @@
 pub mod event;
 pub mod result;
 pub mod rpc;
+pub mod schema;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

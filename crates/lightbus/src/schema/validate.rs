@@ -1,0 +1,495 @@
+//! One API's schema with its validators, and the errors validation reports.
+//!
+//! An [`ApiSchema`] is built once per schema version (a registered API, a file, or a value
+//! read from the bus). Each member's validator is compiled on first use and kept, so
+//! validating a message costs one pass over the value. Formats (`date-time`, `uuid`, …) are
+//! annotations only, as in the peer's validator: Python sends naive datetimes, which are not
+//! RFC 3339, and the peer accepts them.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// What a schema describes: an RPC's parameters or result, or an event's parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// The keyword arguments of an RPC call.
+    RpcParameters,
+    /// The value an RPC returns.
+    RpcResponse,
+    /// The keyword arguments of an event.
+    EventParameters,
+}
+
+/// Whether a message is being sent or was received by this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Received by this process (incoming calls and events, results of our calls).
+    Incoming,
+    /// Sent by this process (our calls and events, results we answer with).
+    Outgoing,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Incoming => "incoming",
+            Direction::Outgoing => "outgoing",
+        })
+    }
+}
+
+/// A value that does not match its schema.
+///
+/// The message names the API, the member, what was checked and where in the value the
+/// first problem is, as a JSON path (`$.address.street`, `$.tags[2]`, `$` for the whole
+/// value):
+///
+/// ```text
+/// invalid parameters for RPC auth.check_password() (outgoing): at $.username: 1 is not of type "string"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid {} for {} ({direction}): at {path}: {message}{}",
+    target_text(*target),
+    member_text(api, member, *target),
+    more_text(*further_errors)
+)]
+pub struct ValidationError {
+    /// The API.
+    pub api: String,
+    /// The RPC or event.
+    pub member: String,
+    /// What was checked.
+    pub target: Target,
+    /// Whether the value was being sent or had been received.
+    pub direction: Direction,
+    /// The JSON path of the offending value, e.g. `$.username` or `$.items[0].price`.
+    pub path: String,
+    /// What is wrong with it, as the validator puts it.
+    pub message: String,
+    /// How many further problems the value has.
+    pub further_errors: usize,
+}
+
+fn target_text(target: Target) -> &'static str {
+    match target {
+        Target::RpcParameters | Target::EventParameters => "parameters",
+        Target::RpcResponse => "result",
+    }
+}
+
+fn member_text(api: &str, member: &str, target: Target) -> String {
+    match target {
+        Target::RpcParameters | Target::RpcResponse => format!("RPC {api}.{member}()"),
+        Target::EventParameters => format!("event {api}.{member}"),
+    }
+}
+
+fn more_text(further: usize) -> String {
+    match further {
+        0 => String::new(),
+        1 => " (and 1 more problem)".to_owned(),
+        n => format!(" (and {n} more problems)"),
+    }
+}
+
+/// A schema that is missing, lacks a member, or cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchemaError {
+    /// Validation is on for the API, `strict_validation` too, and no schema is known.
+    #[error(
+        "no schema is known for the `{api}` API, and `strict_validation` is on for it: start a \
+         worker that serves `{api}`, load its schema from a file (`run --schema`), or turn \
+         `strict_validation` (or `validate`) off for this API"
+    )]
+    Missing {
+        /// The API.
+        api: String,
+    },
+    /// The API's schema has no RPC or event of that name.
+    #[error("the schema of the `{api}` API has no {kind} named `{member}` (known: {known})")]
+    UnknownMember {
+        /// The API.
+        api: String,
+        /// `RPC` or `event`.
+        kind: &'static str,
+        /// The name looked up.
+        member: String,
+        /// The names the schema has, comma-separated.
+        known: String,
+    },
+    /// A schema is malformed (not the peer's shape, or not a valid JSON Schema).
+    #[error("{origin}: {message}")]
+    Invalid {
+        /// Where the schema came from (a file, `the bus`, or an API and member).
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A schema file could not be read or written.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// The I/O error.
+        message: String,
+    },
+}
+
+/// A JSON Schema compiled on first use.
+struct LazyValidator {
+    schema: Value,
+    compiled: OnceLock<Result<jsonschema::Validator, String>>,
+}
+
+impl LazyValidator {
+    fn new(schema: Value) -> Self {
+        LazyValidator {
+            schema,
+            compiled: OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> Result<&jsonschema::Validator, String> {
+        self.compiled
+            .get_or_init(|| {
+                jsonschema::options()
+                    .with_draft(jsonschema::Draft::Draft7)
+                    .should_validate_formats(false)
+                    .build(&self.schema)
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+struct RpcValidators {
+    parameters: LazyValidator,
+    response: LazyValidator,
+}
+
+/// The entries of `rpcs` or `events`, by member name.
+type Members<'a> = Vec<(String, &'a serde_json::Map<String, Value>)>;
+
+/// One API's schema, in the peer's format, with a validator per member.
+pub struct ApiSchema {
+    name: String,
+    raw: Value,
+    rpcs: HashMap<String, RpcValidators>,
+    events: HashMap<String, LazyValidator>,
+}
+
+impl fmt::Debug for ApiSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiSchema")
+            .field("name", &self.name)
+            .field("raw", &self.raw)
+            .finish()
+    }
+}
+
+impl ApiSchema {
+    /// Reads an API schema (`{"rpcs": {...}, "events": {...}}`), checking its shape.
+    /// `origin` names where it came from in errors. Missing `rpcs` or `events` mean none.
+    pub fn from_value(name: &str, raw: Value, origin: &str) -> Result<ApiSchema, SchemaError> {
+        let invalid = |message: String| SchemaError::Invalid {
+            origin: origin.to_owned(),
+            message: format!("schema of API `{name}`: {message}"),
+        };
+        let Value::Object(root) = &raw else {
+            return Err(invalid(
+                "expected an object with `rpcs` and `events`".to_owned(),
+            ));
+        };
+        let section = |key: &str| -> Result<Members<'_>, SchemaError> {
+            match root.get(key) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::Object(members)) => members
+                    .iter()
+                    .map(|(member, entry)| match entry {
+                        Value::Object(entry) => Ok((member.clone(), entry)),
+                        _ => Err(invalid(format!("`{key}.{member}` is not an object"))),
+                    })
+                    .collect(),
+                Some(_) => Err(invalid(format!("`{key}` is not an object"))),
+            }
+        };
+        let schema_at = |entry: &serde_json::Map<String, Value>, key: &str, path: String| {
+            match entry.get(key) {
+                None => Ok(Value::Object(Default::default())),
+                Some(schema @ (Value::Object(_) | Value::Bool(_))) => Ok(schema.clone()),
+                Some(_) => Err(invalid(format!("`{path}.{key}` is not a JSON Schema"))),
+            }
+        };
+        let mut rpcs = HashMap::new();
+        for (member, entry) in section("rpcs")? {
+            let path = format!("rpcs.{member}");
+            rpcs.insert(
+                member.clone(),
+                RpcValidators {
+                    parameters: LazyValidator::new(schema_at(entry, "parameters", path.clone())?),
+                    response: LazyValidator::new(schema_at(entry, "response", path)?),
+                },
+            );
+        }
+        let mut events = HashMap::new();
+        for (member, entry) in section("events")? {
+            let path = format!("events.{member}");
+            events.insert(
+                member.clone(),
+                LazyValidator::new(schema_at(entry, "parameters", path)?),
+            );
+        }
+        Ok(ApiSchema {
+            name: name.to_owned(),
+            raw,
+            rpcs,
+            events,
+        })
+    }
+
+    /// The API's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The schema as JSON, exactly as stored or loaded.
+    pub fn as_value(&self) -> &Value {
+        &self.raw
+    }
+
+    /// The RPC names, sorted.
+    pub fn rpc_names(&self) -> Vec<&str> {
+        sorted_names(self.rpcs.keys())
+    }
+
+    /// The event names, sorted.
+    pub fn event_names(&self) -> Vec<&str> {
+        sorted_names(self.events.keys())
+    }
+
+    /// Validates `value` as `target` of `member` (an RPC or event name).
+    ///
+    /// Fails with [`crate::Error::Validation`] when the value does not match, or
+    /// [`crate::Error::Schema`] when the schema has no such member or cannot be compiled.
+    pub fn validate(
+        &self,
+        target: Target,
+        member: &str,
+        value: &Value,
+        direction: Direction,
+    ) -> crate::Result<()> {
+        let validator = match target {
+            Target::RpcParameters => self.rpcs.get(member).map(|rpc| &rpc.parameters),
+            Target::RpcResponse => self.rpcs.get(member).map(|rpc| &rpc.response),
+            Target::EventParameters => self.events.get(member),
+        };
+        let Some(validator) = validator else {
+            let (kind, known) = match target {
+                Target::EventParameters => ("event", self.event_names()),
+                _ => ("RPC", self.rpc_names()),
+            };
+            return Err(SchemaError::UnknownMember {
+                api: self.name.clone(),
+                kind,
+                member: member.to_owned(),
+                known: if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                },
+            }
+            .into());
+        };
+        let compiled = validator.get().map_err(|message| SchemaError::Invalid {
+            origin: format!("schema of {}", member_text(&self.name, member, target)),
+            message,
+        })?;
+        if compiled.is_valid(value) {
+            return Ok(());
+        }
+        let mut errors = compiled.iter_errors(value);
+        let Some(first) = errors.next() else {
+            return Ok(());
+        };
+        Err(ValidationError {
+            api: self.name.clone(),
+            member: member.to_owned(),
+            target,
+            direction,
+            path: json_path(first.instance_path()),
+            message: first.to_string(),
+            further_errors: errors.count(),
+        }
+        .into())
+    }
+}
+
+fn sorted_names<'a>(names: impl Iterator<Item = &'a String>) -> Vec<&'a str> {
+    let mut names: Vec<&str> = names.map(String::as_str).collect();
+    names.sort_unstable();
+    names
+}
+
+/// A validator's instance location as a JSON path: `$`, `$.a.b`, `$.items[3]`, `$["odd key"]`.
+fn json_path(location: &jsonschema::paths::Location) -> String {
+    use jsonschema::paths::LocationSegment;
+    let mut path = String::from("$");
+    for segment in location.segments() {
+        match segment {
+            LocationSegment::Index(index) => path.push_str(&format!("[{index}]")),
+            LocationSegment::Property(name) => {
+                let plain = !name.is_empty()
+                    && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+                    && !name.starts_with(|c: char| c.is_ascii_digit());
+                if plain {
+                    path.push('.');
+                    path.push_str(&name);
+                } else {
+                    path.push('[');
+                    path.push_str(&Value::String(name.into_owned()).to_string());
+                    path.push(']');
+                }
+            }
+        }
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use serde_json::json;
+
+    fn schema() -> ApiSchema {
+        let raw = json!({
+            "rpcs": {"check": {
+                "parameters": {"$schema": crate::schema::DRAFT_07, "type": "object",
+                    "additionalProperties": false,
+                    "properties": {"username": {"type": "string"},
+                                   "address": {"type": "object", "properties": {
+                                       "tags": {"type": "array", "items": {"type": "integer"}},
+                                       "odd key": {"type": "string"}}}},
+                    "required": ["username"]},
+                "response": {"type": "boolean"}}},
+            "events": {"registered": {"parameters": {"type": "object",
+                "properties": {"when": {"type": "string", "format": "date-time"}}}}}
+        });
+        ApiSchema::from_value("auth", raw, "test").expect("valid schema")
+    }
+
+    fn validation(result: crate::Result<()>) -> ValidationError {
+        match result {
+            Err(Error::Validation(error)) => error,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_api_member_and_path() {
+        let schema = schema();
+        let ok = json!({"username": "a", "address": {"tags": [1, 2]}});
+        schema
+            .validate(Target::RpcParameters, "check", &ok, Direction::Outgoing)
+            .expect("valid");
+
+        let error = validation(schema.validate(
+            Target::RpcParameters,
+            "check",
+            &json!({"username": 1}),
+            Direction::Outgoing,
+        ));
+        assert_eq!(error.path, "$.username");
+        let text = error.to_string();
+        assert!(
+            text.starts_with("invalid parameters for RPC auth.check()"),
+            "{text}"
+        );
+        assert!(
+            text.contains("outgoing") && text.contains("\"string\""),
+            "{text}"
+        );
+
+        let error = validation(schema.validate(
+            Target::RpcParameters,
+            "check",
+            &json!({"username": "a", "address": {"tags": [1, "x"], "odd key": 3}}),
+            Direction::Incoming,
+        ));
+        assert!(
+            ["$.address.tags[1]", "$.address[\"odd key\"]"].contains(&error.path.as_str()),
+            "{error}"
+        );
+        assert_eq!(error.further_errors, 1, "{error}");
+
+        let error = validation(schema.validate(
+            Target::RpcParameters,
+            "check",
+            &json!({"username": "a", "extra": 1}),
+            Direction::Incoming,
+        ));
+        assert_eq!(error.path, "$");
+        assert!(error.message.contains("extra"), "{error}");
+
+        let error = validation(schema.validate(
+            Target::RpcResponse,
+            "check",
+            &json!("yes"),
+            Direction::Incoming,
+        ));
+        assert!(error
+            .to_string()
+            .contains("invalid result for RPC auth.check()"));
+    }
+
+    #[test]
+    fn formats_are_annotations_as_in_the_peer() {
+        // A naive datetime, as Python's isoformat() writes it, is accepted.
+        schema()
+            .validate(
+                Target::EventParameters,
+                "registered",
+                &json!({"when": "2024-01-02T03:04:05"}),
+                Direction::Incoming,
+            )
+            .expect("formats are not checked");
+    }
+
+    #[test]
+    fn unknown_members_and_bad_shapes() {
+        let err = schema()
+            .validate(
+                Target::RpcParameters,
+                "nope",
+                &json!({}),
+                Direction::Outgoing,
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("has no RPC named `nope` (known: check)"),
+            "{err}"
+        );
+        assert!(ApiSchema::from_value("a", json!([]), "f.json").is_err());
+        assert!(ApiSchema::from_value("a", json!({"rpcs": {"x": 1}}), "f.json").is_err());
+        let broken = ApiSchema::from_value(
+            "a",
+            json!({"rpcs": {"x": {"parameters": {"type": 12}}}}),
+            "f.json",
+        )
+        .expect("shape is fine");
+        let err = broken
+            .validate(Target::RpcParameters, "x", &json!({}), Direction::Outgoing)
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Schema(SchemaError::Invalid { .. })),
+            "{err}"
+        );
+    }
+}

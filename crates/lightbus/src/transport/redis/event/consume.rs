@@ -1,0 +1,623 @@
+//! One listener's consumer of one API's stream(s): setup, own pending entries, new entries.
+//!
+//! The consumer is a small state machine driven by [`EventConsumer::next_batch`]:
+//! `Setup` → `OwnPending` (this consumer's unacknowledged entries, paged) → `Live` (reclaim
+//! passes when due, otherwise a short blocking read of new entries). Any error sends it back
+//! to `Setup`, so after a reconnect the group is checked again and every entry delivered
+//! before the failure but never acknowledged is delivered again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::Value;
+
+use super::reclaim::Reclaim;
+use super::reply::{self, RawEntry};
+use super::{add_max_length, dead_letter_key, group_name, stream_key};
+use crate::config::{seconds, RedisEventConfig};
+use crate::error::{Error, Result};
+use crate::message::EventMessage;
+use crate::transport::redis::RedisServer;
+use crate::transport::{ConsumeRequest, Delivery, EventConsumer, Settle};
+
+/// How long one blocking read waits for new entries. Short, so that a stopping worker is
+/// never kept waiting long (the read is not cancelled mid-way: entries it returns are
+/// handled, not left pending).
+const READ_BLOCK: Duration = Duration::from_millis(500);
+/// How much longer than its block time a read may take before the connection is presumed
+/// dead and replaced.
+const READ_GRACE: Duration = Duration::from_secs(5);
+
+/// Everything fixed about one consumer: names, streams and settings.
+#[derive(Debug)]
+pub(super) struct GroupSpec {
+    pub(super) listener: String,
+    pub(super) api: String,
+    /// The events of `api` the listener wants.
+    pub(super) events: Vec<String>,
+    pub(super) group: String,
+    pub(super) consumer: String,
+    pub(super) streams: Vec<String>,
+    /// Where a new group starts (`$`, `0` or an entry id).
+    pub(super) since: String,
+    pub(super) batch_size: usize,
+    pub(super) reclaim_batch_size: usize,
+    pub(super) acknowledgement_timeout: Duration,
+    pub(super) reclaim_interval: Duration,
+    /// Zero disables the clean-up of idle consumers.
+    pub(super) consumer_ttl: Duration,
+    pub(super) max_stream_length: Option<u64>,
+    pub(super) restart_delay: Duration,
+}
+
+impl GroupSpec {
+    fn new(config: &RedisEventConfig, request: ConsumeRequest) -> Self {
+        let service = config.service_name.clone().unwrap_or(request.service_name);
+        let consumer = config.consumer_name.clone().unwrap_or(request.process_name);
+        let mut streams: Vec<String> = Vec::new();
+        for event in &request.events {
+            let stream = stream_key(config.stream_use, &request.api_name, event);
+            if !streams.contains(&stream) {
+                streams.push(stream);
+            }
+        }
+        let batch_size = config.batch_size.max(1);
+        let acknowledgement_timeout = seconds(config.acknowledgement_timeout);
+        GroupSpec {
+            group: group_name(&service, &request.listener_name),
+            listener: request.listener_name,
+            api: request.api_name,
+            events: request.events,
+            consumer,
+            streams,
+            since: request.since.stream_id(),
+            batch_size,
+            reclaim_batch_size: config.reclaim_batch_size.unwrap_or(batch_size * 10).max(1),
+            acknowledgement_timeout,
+            reclaim_interval: config
+                .reclaim_interval
+                .map(seconds)
+                .unwrap_or(acknowledgement_timeout)
+                .max(Duration::from_millis(100)),
+            consumer_ttl: Duration::from_secs(config.consumer_ttl),
+            max_stream_length: config.max_stream_length,
+            restart_delay: seconds(config.consumption_restart_delay),
+        }
+    }
+
+    fn wants(&self, event: &EventMessage) -> bool {
+        event.api_name == self.api && self.events.contains(&event.event_name)
+    }
+}
+
+/// Where the consumer is in its session.
+enum Phase {
+    /// The group must be (re)checked before reading.
+    Setup,
+    /// Delivering this consumer's own unacknowledged entries; one cursor per stream.
+    OwnPending { after: Vec<String> },
+    /// Delivering reclaimed and new entries.
+    Live,
+}
+
+/// A listener's consumer of one API's stream(s) in Redis.
+pub(crate) struct RedisEventConsumer {
+    pub(super) server: Arc<RedisServer>,
+    pub(super) spec: Arc<GroupSpec>,
+    /// The dedicated connection of the blocking read, opened on demand.
+    connection: Option<MultiplexedConnection>,
+    phase: Phase,
+    /// Per stream, the id a re-created group starts from: the last entry this consumer's
+    /// group is known to have reached.
+    resume: HashMap<String, String>,
+    pub(super) reclaim: Reclaim,
+    /// Whether the first successful setup was logged.
+    announced: bool,
+}
+
+impl RedisEventConsumer {
+    pub(super) fn new(
+        server: Arc<RedisServer>,
+        config: &RedisEventConfig,
+        request: ConsumeRequest,
+    ) -> Self {
+        RedisEventConsumer {
+            server,
+            spec: Arc::new(GroupSpec::new(config, request)),
+            connection: None,
+            phase: Phase::Setup,
+            resume: HashMap::new(),
+            reclaim: Reclaim::default(),
+            announced: false,
+        }
+    }
+
+    pub(super) async fn shared(&self) -> Result<ConnectionManager> {
+        self.server.shared().await
+    }
+
+    async fn next(&mut self) -> Result<Vec<Delivery>> {
+        loop {
+            match std::mem::replace(&mut self.phase, Phase::Setup) {
+                Phase::Setup => {
+                    self.setup().await?;
+                    let after = vec!["0".to_owned(); self.spec.streams.len()];
+                    self.phase = Phase::OwnPending { after };
+                }
+                Phase::OwnPending { mut after } => {
+                    let deliveries = self.read_own_pending(&mut after).await?;
+                    match deliveries {
+                        None => {
+                            self.phase = Phase::Live;
+                            self.reclaim.start_now();
+                        }
+                        Some(deliveries) => {
+                            self.phase = Phase::OwnPending { after };
+                            if !deliveries.is_empty() {
+                                return Ok(deliveries);
+                            }
+                        }
+                    }
+                }
+                Phase::Live => {
+                    self.phase = Phase::Live;
+                    let reclaimed = self.reclaim_due().await?;
+                    if !reclaimed.is_empty() {
+                        return Ok(reclaimed);
+                    }
+                    return self.read_new().await;
+                }
+            }
+        }
+    }
+
+    /// Makes sure every stream and the group exist, notes where the group stands, and
+    /// removes long-idle consumers.
+    async fn setup(&mut self) -> Result<()> {
+        let mut connection = self.shared().await?;
+        let spec = self.spec.clone();
+        for stream in &spec.streams {
+            let exists: bool = redis::cmd("EXISTS")
+                .arg(stream)
+                .query_async(&mut connection)
+                .await
+                .map_err(|e| self.server.error(e))?;
+            if !exists {
+                // The peer's way of creating a stream: a noop entry, skipped by consumers.
+                let _: Value = redis::cmd("XADD")
+                    .arg(stream)
+                    .arg("*")
+                    .arg("")
+                    .arg("")
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(|e| self.server.error(e))?;
+            }
+            let since = self.resume.get(stream).unwrap_or(&spec.since).clone();
+            let created: redis::RedisResult<Value> = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(stream)
+                .arg(&spec.group)
+                .arg(&since)
+                .query_async(&mut connection)
+                .await;
+            match created {
+                Ok(_) => {
+                    if self.announced {
+                        tracing::warn!(
+                            listener = %spec.listener,
+                            "consumer group `{}` on `{stream}` had vanished (Redis lost its \
+                             data?); re-created it from entry {since}",
+                            spec.group
+                        );
+                    } else {
+                        tracing::debug!(group = %spec.group, %stream, %since, "created consumer group");
+                    }
+                }
+                Err(error) if error.code() == Some("BUSYGROUP") => {}
+                Err(error) => return Err(self.server.error(error)),
+            }
+            self.note_group_position(&mut connection, stream).await?;
+            self.remove_idle_consumers(&mut connection, stream).await?;
+        }
+        let events: Vec<String> = spec
+            .events
+            .iter()
+            .map(|event| format!("{}.{event}", spec.api))
+            .collect();
+        let description = format!(
+            "listener `{}` consuming {} as `{}` in group `{}` on {}",
+            spec.listener,
+            events.join(", "),
+            spec.consumer,
+            spec.group,
+            spec.streams.join(", ")
+        );
+        if self.announced {
+            tracing::debug!("{description}");
+        } else {
+            tracing::info!("{description}");
+            self.announced = true;
+        }
+        Ok(())
+    }
+
+    /// Reads the group's last delivered id on `stream`, so that a group that has to be
+    /// re-created later starts where this one stood.
+    async fn note_group_position(
+        &mut self,
+        connection: &mut ConnectionManager,
+        stream: &str,
+    ) -> Result<()> {
+        let groups: Value = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(stream)
+            .query_async(connection)
+            .await
+            .map_err(|e| self.server.error(e))?;
+        let records = reply::info_records(groups).map_err(|e| self.bad_reply("XINFO GROUPS", e))?;
+        let position = records
+            .iter()
+            .find(|record| {
+                reply::get(record, "name").and_then(reply::text).as_deref()
+                    == Some(self.spec.group.as_str())
+            })
+            .and_then(|record| reply::get(record, "last-delivered-id"))
+            .and_then(reply::text);
+        if let Some(position) = position {
+            self.advance_resume(stream, &position);
+        }
+        Ok(())
+    }
+
+    /// Records that the group reached `id` on `stream`, if that is further than known.
+    fn advance_resume(&mut self, stream: &str, id: &str) {
+        let Some(new) = reply::parse_id(id) else {
+            return;
+        };
+        let further = match self.resume.get(stream).and_then(|old| reply::parse_id(old)) {
+            Some(old) => new > old,
+            None => true,
+        };
+        if further {
+            self.resume.insert(stream.to_owned(), id.to_owned());
+        }
+    }
+
+    /// One page of this consumer's own unacknowledged entries; `None` once there are none
+    /// left on any stream.
+    async fn read_own_pending(&mut self, after: &mut [String]) -> Result<Option<Vec<Delivery>>> {
+        let mut connection = self.shared().await?;
+        let spec = self.spec.clone();
+        let reply: Value = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(&spec.group)
+            .arg(&spec.consumer)
+            .arg("COUNT")
+            .arg(spec.batch_size)
+            .arg("STREAMS")
+            .arg(&spec.streams)
+            .arg(&*after)
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| self.server.error(e))?;
+        let streams = reply::streams(reply).map_err(|e| self.bad_reply("XREADGROUP", e))?;
+        let mut any = false;
+        let mut deliveries = Vec::new();
+        for (stream, entries) in streams {
+            let Some(index) = spec.streams.iter().position(|name| *name == stream) else {
+                continue;
+            };
+            let Some(last) = entries.last() else {
+                continue;
+            };
+            any = true;
+            after[index] = last.id.clone();
+            tracing::info!(
+                listener = %spec.listener,
+                "{} entr{} of `{stream}` read earlier by `{}` but never acknowledged: \
+                 delivering again",
+                entries.len(),
+                if entries.len() == 1 { "y" } else { "ies" },
+                spec.consumer
+            );
+            deliveries.extend(self.sort(&mut connection, &stream, entries).await?);
+        }
+        Ok(any.then_some(deliveries))
+    }
+
+    /// New entries: a short blocking read on the dedicated connection.
+    async fn read_new(&mut self) -> Result<Vec<Delivery>> {
+        let spec = self.spec.clone();
+        let connection = match &mut self.connection {
+            Some(connection) => connection,
+            None => self.connection.insert(self.server.dedicated().await?),
+        };
+        let newest = vec![">"; spec.streams.len()];
+        let mut command = redis::cmd("XREADGROUP");
+        command
+            .arg("GROUP")
+            .arg(&spec.group)
+            .arg(&spec.consumer)
+            .arg("COUNT")
+            .arg(spec.batch_size)
+            .arg("BLOCK")
+            .arg(READ_BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&spec.streams)
+            .arg(&newest);
+        let read = command.query_async::<Value>(connection);
+        let reply = match tokio::time::timeout(READ_BLOCK + READ_GRACE, read).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(error)) => {
+                self.connection = None;
+                return Err(self.server.error(error));
+            }
+            Err(_) => {
+                self.connection = None;
+                return Err(Error::Codec(format!(
+                    "redis at {} did not answer a stream read within {:?}",
+                    self.server.url().redacted(),
+                    READ_BLOCK + READ_GRACE
+                )));
+            }
+        };
+        let streams = reply::streams(reply).map_err(|e| self.bad_reply("XREADGROUP", e))?;
+        let mut deliveries = Vec::new();
+        if streams.is_empty() {
+            return Ok(deliveries);
+        }
+        let mut shared = self.shared().await?;
+        for (stream, entries) in streams {
+            if let Some(last) = entries.last() {
+                let last = last.id.clone();
+                self.advance_resume(&stream, &last);
+            }
+            deliveries.extend(self.sort(&mut shared, &stream, entries).await?);
+        }
+        Ok(deliveries)
+    }
+
+    /// Turns entries read from `stream` into deliveries. Deleted entries, noops and events
+    /// the listener does not want are acknowledged here; undecodable entries are
+    /// dead-lettered here. Either failing is an error (the entries stay pending and come
+    /// back after the restart that follows).
+    pub(super) async fn sort(
+        &self,
+        connection: &mut ConnectionManager,
+        stream: &str,
+        entries: Vec<RawEntry>,
+    ) -> Result<Vec<Delivery>> {
+        let mut deliveries = Vec::with_capacity(entries.len());
+        let mut skipped: Vec<String> = Vec::new();
+        for RawEntry { id, fields } in entries {
+            let Some(fields) = fields else {
+                tracing::debug!(%stream, %id, "skipping a pending entry that was deleted from the stream");
+                skipped.push(id);
+                continue;
+            };
+            match EventMessage::from_fields(&id, fields.iter().map(|(k, v)| (k, v))) {
+                Ok(None) => skipped.push(id),
+                Ok(Some(mut message)) => {
+                    if !self.spec.wants(&message) {
+                        skipped.push(id);
+                        continue;
+                    }
+                    message.stream = Some(stream.to_owned());
+                    let settle = RedisSettle {
+                        server: self.server.clone(),
+                        spec: self.spec.clone(),
+                        stream: stream.to_owned(),
+                        id,
+                        fields,
+                    };
+                    deliveries.push(Delivery::new(message, Box::new(settle)));
+                }
+                Err(error) => {
+                    tracing::error!(
+                        listener = %self.spec.listener,
+                        %stream,
+                        %id,
+                        "undecodable stream entry {id} on `{stream}`: {error}; moving it to `{}`",
+                        dead_letter_key(stream)
+                    );
+                    let reason = error.to_string();
+                    dead_letter(connection, &self.spec, stream, &id, &fields, &reason)
+                        .await
+                        .map_err(|e| self.server.error(e))?;
+                }
+            }
+        }
+        if !skipped.is_empty() {
+            let _: Value = redis::cmd("XACK")
+                .arg(stream)
+                .arg(&self.spec.group)
+                .arg(&skipped)
+                .query_async(connection)
+                .await
+                .map_err(|e| self.server.error(e))?;
+        }
+        Ok(deliveries)
+    }
+
+    pub(super) fn bad_reply(&self, command: &str, problem: String) -> Error {
+        Error::Codec(format!(
+            "unexpected reply to {command} from redis at {}: {problem}",
+            self.server.url().redacted()
+        ))
+    }
+}
+
+impl EventConsumer for RedisEventConsumer {
+    fn next_batch(&mut self) -> BoxFuture<'_, Result<Vec<Delivery>>> {
+        async move {
+            let batch = self.next().await;
+            if batch.is_err() {
+                self.restart();
+            }
+            batch
+        }
+        .boxed()
+    }
+
+    fn restart(&mut self) {
+        self.phase = Phase::Setup;
+        self.connection = None;
+        self.reclaim.abandon_pass();
+    }
+
+    fn restart_delay(&self) -> Duration {
+        self.spec.restart_delay
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "group `{}` consumer `{}` on {}",
+            self.spec.group,
+            self.spec.consumer,
+            self.spec.streams.join(", ")
+        )
+    }
+}
+
+/// Copies an entry to the dead-letter stream and acknowledges it, in one transaction.
+async fn dead_letter(
+    connection: &mut ConnectionManager,
+    spec: &GroupSpec,
+    stream: &str,
+    id: &str,
+    fields: &[(Vec<u8>, Vec<u8>)],
+    reason: &str,
+) -> redis::RedisResult<()> {
+    let mut add = redis::cmd("XADD");
+    add.arg(dead_letter_key(stream));
+    add_max_length(&mut add, spec.max_stream_length);
+    add.arg("*");
+    for (key, value) in fields {
+        add.arg(key).arg(value);
+    }
+    add.arg("error")
+        .arg(reason)
+        .arg("original_id")
+        .arg(id)
+        .arg("consumer_group")
+        .arg(&spec.group);
+    let mut acknowledge = redis::cmd("XACK");
+    acknowledge.arg(stream).arg(&spec.group).arg(id);
+    redis::pipe()
+        .atomic()
+        .add_command(add)
+        .ignore()
+        .add_command(acknowledge)
+        .ignore()
+        .exec_async(connection)
+        .await
+}
+
+/// Settles one delivered entry: `XACK`, or a copy to the dead-letter stream.
+struct RedisSettle {
+    server: Arc<RedisServer>,
+    spec: Arc<GroupSpec>,
+    stream: String,
+    id: String,
+    /// The entry's fields as stored, for an exact dead-letter copy.
+    fields: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Settle for RedisSettle {
+    fn ack(&self) -> BoxFuture<'_, Result<()>> {
+        async move {
+            let mut connection = self.server.shared().await?;
+            let _: Value = redis::cmd("XACK")
+                .arg(&self.stream)
+                .arg(&self.spec.group)
+                .arg(&self.id)
+                .query_async(&mut connection)
+                .await
+                .map_err(|e| self.server.error(e))?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn dead_letter<'a>(&'a self, reason: &'a str) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let mut connection = self.server.shared().await?;
+            dead_letter(
+                &mut connection,
+                &self.spec,
+                &self.stream,
+                &self.id,
+                &self.fields,
+                reason,
+            )
+            .await
+            .map_err(|e| self.server.error(e))
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StreamUse;
+    use crate::listener::Since;
+
+    fn request(events: &[&str]) -> ConsumeRequest {
+        ConsumeRequest {
+            listener_name: "welcome".into(),
+            api_name: "auth".into(),
+            events: events.iter().map(|e| (*e).to_owned()).collect(),
+            since: Since::New,
+            service_name: "mail".into(),
+            process_name: "mail-1".into(),
+        }
+    }
+
+    #[test]
+    fn names_and_settings_follow_the_configuration() {
+        let config = RedisEventConfig::default();
+        let spec = GroupSpec::new(&config, request(&["user_registered", "deleted"]));
+        assert_eq!(spec.group, "mail-welcome");
+        assert_eq!(spec.consumer, "mail-1");
+        assert_eq!(spec.streams, vec!["auth.*:stream".to_owned()]);
+        assert_eq!(spec.since, "$");
+        assert_eq!(spec.reclaim_batch_size, 100);
+        assert_eq!(spec.reclaim_interval, Duration::from_secs(60));
+
+        let config = RedisEventConfig {
+            service_name: Some("other".into()),
+            consumer_name: Some("c".into()),
+            stream_use: StreamUse::PerEvent,
+            acknowledgement_timeout: 2.0,
+            reclaim_batch_size: Some(7),
+            ..RedisEventConfig::default()
+        };
+        let spec = GroupSpec::new(&config, request(&["user_registered", "deleted"]));
+        assert_eq!(spec.group, "other-welcome");
+        assert_eq!(spec.consumer, "c");
+        assert_eq!(
+            spec.streams,
+            vec![
+                "auth.user_registered:stream".to_owned(),
+                "auth.deleted:stream".to_owned()
+            ]
+        );
+        assert_eq!(spec.reclaim_batch_size, 7);
+        assert_eq!(spec.reclaim_interval, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn only_wanted_events_of_the_api_are_delivered() {
+        let spec = GroupSpec::new(&RedisEventConfig::default(), request(&["user_registered"]));
+        let event = |api: &str, name: &str| EventMessage::new(api, name, 1, Default::default());
+        assert!(spec.wants(&event("auth", "user_registered")));
+        assert!(!spec.wants(&event("auth", "deleted")));
+        assert!(!spec.wants(&event("billing", "user_registered")));
+    }
+}

@@ -1,0 +1,133 @@
+//! Events over Redis streams, as Python Lightbus 1.1 stores and consumes them.
+//!
+//! **Firing**: `XADD <stream> MAXLEN ~ {max_stream_length} * <fields…>`, where the stream is
+//! `{api}.*:stream` (`stream_use: per_api`, the default) or `{api}.{event}:stream`
+//! (`per_event`), and the fields are those of [`EventMessage::to_fields`]. One command on the
+//! process's shared connection: concurrent fires are pipelined, with no other round trip.
+//!
+//! **Consuming** (one [`EventConsumer`] per listener and API, see `consume.rs`):
+//! - the consumer group is `{service_name}-{listener_name}` and the consumer the process
+//!   name (the transport's `service_name` / `consumer_name` options override them);
+//! - setup: a noop entry (`"" ""`) creates a missing stream, then `XGROUP CREATE … <since>`
+//!   (an existing group is kept as it is);
+//! - the consumer's own unacknowledged entries (`XREADGROUP … 0`) are delivered first, after
+//!   every (re)start; then new entries (`XREADGROUP … COUNT batch_size BLOCK … >`);
+//! - every `reclaim_interval`, entries other consumers left unacknowledged for longer than
+//!   `acknowledgement_timeout` are claimed (`XPENDING`, `XCLAIM`) and delivered here (see
+//!   `reclaim.rs`); consumers idle longer than `consumer_ttl` with nothing pending are
+//!   removed from the group at setup.
+//!
+//! **Guarantees**: an entry is acknowledged (`XACK`) only when the listener settles it, so a
+//! crash or a lost connection means it is delivered again (at least once). Noops and events
+//! the listener does not want are acknowledged without delivery. An entry that cannot be
+//! decoded is copied with its original fields, plus `error`, `original_id` and
+//! `consumer_group`, to `<stream>:dead` and acknowledged in one transaction: it never stops
+//! the listener and is never lost. If the group disappears (Redis restarted without
+//! persistence), it is re-created from the last entry this consumer saw, so events fired
+//! after the restart are not skipped.
+
+mod consume;
+mod reclaim;
+mod reply;
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+
+use super::RedisServer;
+use crate::config::{RedisEventConfig, StreamUse};
+use crate::error::Result;
+use crate::message::EventMessage;
+use crate::transport::{ConsumeRequest, EventConsumer, EventTransport};
+
+/// The stream an event is written to.
+pub fn stream_key(stream_use: StreamUse, api_name: &str, event_name: &str) -> String {
+    match stream_use {
+        StreamUse::PerApi => format!("{api_name}.*:stream"),
+        StreamUse::PerEvent => format!("{api_name}.{event_name}:stream"),
+    }
+}
+
+/// The dead-letter stream of `stream`: where its undecodable entries are kept.
+pub fn dead_letter_key(stream: &str) -> String {
+    format!("{stream}:dead")
+}
+
+/// The consumer group of a listener: `{service_name}-{listener_name}`.
+pub fn group_name(service_name: &str, listener_name: &str) -> String {
+    format!("{service_name}-{listener_name}")
+}
+
+/// Fires and consumes events through Redis streams.
+pub struct RedisEventTransport {
+    server: Arc<RedisServer>,
+    config: RedisEventConfig,
+}
+
+impl RedisEventTransport {
+    /// A transport on `server` with the API's `event_transport.redis` settings.
+    pub fn new(server: Arc<RedisServer>, config: RedisEventConfig) -> Self {
+        RedisEventTransport { server, config }
+    }
+}
+
+/// `MAXLEN ~ n` arguments for an `XADD`, if streams are capped (`0` means uncapped, as
+/// upstream).
+fn add_max_length(command: &mut redis::Cmd, max_stream_length: Option<u64>) {
+    if let Some(max_length) = max_stream_length.filter(|&n| n > 0) {
+        command.arg("MAXLEN").arg("~").arg(max_length);
+    }
+}
+
+impl EventTransport for RedisEventTransport {
+    fn send_event<'a>(&'a self, event: &'a EventMessage) -> BoxFuture<'a, Result<String>> {
+        async move {
+            let stream = stream_key(self.config.stream_use, &event.api_name, &event.event_name);
+            let mut command = redis::cmd("XADD");
+            command.arg(&stream);
+            add_max_length(&mut command, self.config.max_stream_length);
+            command.arg("*");
+            for (field, value) in event.to_fields() {
+                command.arg(field).arg(value);
+            }
+            let mut connection = self.server.shared().await?;
+            command
+                .query_async(&mut connection)
+                .await
+                .map_err(|e| self.server.error(e))
+        }
+        .boxed()
+    }
+
+    fn consumer(&self, request: ConsumeRequest) -> Box<dyn EventConsumer> {
+        Box::new(consume::RedisEventConsumer::new(
+            self.server.clone(),
+            &self.config,
+            request,
+        ))
+    }
+
+    fn describe(&self) -> String {
+        format!("redis event transport at {}", self.server.url().redacted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_names_follow_the_peer() {
+        assert_eq!(
+            stream_key(StreamUse::PerApi, "auth", "user_registered"),
+            "auth.*:stream"
+        );
+        assert_eq!(
+            stream_key(StreamUse::PerEvent, "auth", "user_registered"),
+            "auth.user_registered:stream"
+        );
+        assert_eq!(dead_letter_key("auth.*:stream"), "auth.*:stream:dead");
+        assert_eq!(group_name("billing", "audit"), "billing-audit");
+    }
+}

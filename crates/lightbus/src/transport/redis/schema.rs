@@ -1,0 +1,117 @@
+//! API schemas over Redis, as Python Lightbus 1.1 stores them.
+//!
+//! Storing is one pipeline: `SET schema:{api} <json>`, `EXPIRE schema:{api} {ttl}`,
+//! `SADD schemas {api}`. The JSON is written byte for byte as the peer writes it (sorted
+//! keys, Python's separators; see [`crate::schema::to_python_json`]).
+//!
+//! Loading is `SMEMBERS schemas` then one `MGET` of the `schema:` keys. The set keeps the
+//! names of APIs whose schema has expired (nobody removes them, the peer neither); a missing
+//! value is such an API, whose workers are gone, and is left out. A value that is not valid
+//! JSON is logged and left out, so one broken writer cannot hide every other API.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde_json::Value;
+
+use super::RedisServer;
+use crate::config::RedisSchemaConfig;
+use crate::error::Result;
+use crate::schema::to_python_json;
+use crate::transport::SchemaTransport;
+
+/// The set of API names that have (or had) a schema on the bus.
+pub const SCHEMA_SET_KEY: &str = "schemas";
+
+/// The key holding the schema of `api_name`.
+pub fn schema_key(api_name: &str) -> String {
+    format!("schema:{api_name}")
+}
+
+/// Stores and loads API schemas in Redis.
+pub struct RedisSchemaTransport {
+    server: Arc<RedisServer>,
+}
+
+impl RedisSchemaTransport {
+    /// A transport on `server` (the `bus.schema.transport.redis` settings only name it).
+    pub fn new(server: Arc<RedisServer>, _config: &RedisSchemaConfig) -> Self {
+        RedisSchemaTransport { server }
+    }
+}
+
+impl SchemaTransport for RedisSchemaTransport {
+    fn store<'a>(
+        &'a self,
+        api_name: &'a str,
+        schema: &'a Value,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let key = schema_key(api_name);
+            let mut connection = self.server.shared().await?;
+            redis::pipe()
+                .cmd("SET")
+                .arg(&key)
+                .arg(to_python_json(schema, None))
+                .ignore()
+                .cmd("EXPIRE")
+                .arg(&key)
+                .arg(ttl.as_secs().max(1))
+                .ignore()
+                .cmd("SADD")
+                .arg(SCHEMA_SET_KEY)
+                .arg(api_name)
+                .ignore()
+                .query_async::<()>(&mut connection)
+                .await
+                .map_err(|e| self.server.error(e))
+        }
+        .boxed()
+    }
+
+    fn load(&self) -> BoxFuture<'_, Result<BTreeMap<String, Value>>> {
+        async move {
+            let mut connection = self.server.shared().await?;
+            let mut names: Vec<String> = redis::cmd("SMEMBERS")
+                .arg(SCHEMA_SET_KEY)
+                .query_async(&mut connection)
+                .await
+                .map_err(|e| self.server.error(e))?;
+            let mut schemas = BTreeMap::new();
+            if names.is_empty() {
+                return Ok(schemas);
+            }
+            names.sort();
+            let keys: Vec<String> = names.iter().map(|name| schema_key(name)).collect();
+            let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+                .arg(&keys)
+                .query_async(&mut connection)
+                .await
+                .map_err(|e| self.server.error(e))?;
+            for (name, value) in names.into_iter().zip(values) {
+                let Some(bytes) = value else {
+                    continue; // expired: the API's workers are gone
+                };
+                match serde_json::from_slice::<Value>(&bytes) {
+                    Ok(schema) => {
+                        schemas.insert(name, schema);
+                    }
+                    Err(error) => tracing::warn!(
+                        "ignoring the schema of API `{name}` on {}: it is not valid JSON ({error})",
+                        self.server.url().redacted()
+                    ),
+                }
+            }
+            Ok(schemas)
+        }
+        .boxed()
+    }
+
+    fn describe(&self) -> String {
+        format!("schemas on {}", self.server.url().redacted())
+    }
+}

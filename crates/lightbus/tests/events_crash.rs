@@ -1,0 +1,302 @@
+//! No event is lost when a worker is killed or Redis restarts.
+//!
+//! The killed worker is a child process: this test binary run again with
+//! `LIGHTBUS_TEST_CHILD_CONFIG` set, executing only `child_listener_process`.
+
+mod events_support;
+
+use std::collections::BTreeSet;
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use events_support::*;
+use lightbus::EventMessage;
+use lightbus_test_support::TestRedis;
+
+const PER_API: &str = "auth.*:stream";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// The child process's body (a no-op when run as an ordinary test): a worker of service
+/// `mail` whose `welcome` listener prints `handling <user>` and, unless `SLOW` is unset,
+/// then hangs; otherwise it prints `handled <user>`.
+#[tokio::test]
+async fn child_listener_process() {
+    let Ok(config) = std::env::var("LIGHTBUS_TEST_CHILD_CONFIG") else {
+        return;
+    };
+    let process = std::env::var("LIGHTBUS_TEST_CHILD_PROCESS").unwrap_or_default();
+    let slow = std::env::var("LIGHTBUS_TEST_CHILD_SLOW").is_ok();
+    let bus = bus(&config.into(), "mail", &process);
+    bus.listen_raw(
+        &["auth.user_registered"],
+        "welcome",
+        move |message: EventMessage| async move {
+            let user = message.kwargs["username"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            println!("handling {user}");
+            if slow {
+                std::future::pending::<()>().await;
+            }
+            println!("handled {user}");
+        },
+    )
+    .expect("listener");
+    let result = lightbus::worker::Worker::new(bus)
+        .run(std::future::pending())
+        .await;
+    panic!("the child worker stopped: {result:?}");
+}
+
+/// A child listener process whose stdout lines arrive on a channel.
+struct ChildListener {
+    child: Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl ChildListener {
+    fn spawn(config: &Path, process: &str, slow: bool) -> ChildListener {
+        let mut command = Command::new(std::env::current_exe().expect("the test binary"));
+        command
+            .args(["child_listener_process", "--exact", "--nocapture"])
+            .env("LIGHTBUS_TEST_CHILD_CONFIG", config)
+            .env("LIGHTBUS_TEST_CHILD_PROCESS", process)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if slow {
+            command.env("LIGHTBUS_TEST_CHILD_SLOW", "1");
+        }
+        let mut child = command.spawn().expect("spawn the child listener");
+        let stdout = child.stdout.take().expect("child stdout");
+        let (sender, lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        ChildListener { child, lines }
+    }
+
+    /// Waits for the next line starting with `prefix` and returns the rest of it.
+    async fn expect(&mut self, prefix: &str) -> String {
+        loop {
+            let line = tokio::time::timeout(WAIT, self.lines.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no `{prefix}` line from the child within {WAIT:?}"))
+                .unwrap_or_else(|| panic!("the child exited before printing `{prefix}`"));
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return rest.to_owned();
+            }
+        }
+    }
+
+    fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL the child"); // SIGKILL on Unix
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildListener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_batch_has_its_events_delivered_again() {
+    let redis = TestRedis::start();
+    let config = config(
+        &redis,
+        "        acknowledgement_timeout: 1\n        reclaim_interval: 0.3\n",
+    );
+    let firer = firer(&config);
+
+    // 1. Killed while handling the first of a batch of three; restarted under the same
+    //    process name, it handles its own unacknowledged events first. (The group exists
+    //    and the events are waiting before the child starts, so it reads all in one batch.)
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(PER_API)
+        .arg("mail-welcome")
+        .arg("$")
+        .arg("MKSTREAM")
+        .query(&mut redis.connection())
+        .expect("create the group");
+    for n in 0..3 {
+        firer.fire(user(n)).await.expect("fire");
+    }
+    let mut doomed = ChildListener::spawn(&config, "mail-1", true);
+    assert_eq!(doomed.expect("handling ").await, "user0");
+    doomed.kill();
+    assert_eq!(
+        pending_count(&redis, PER_API, "mail-welcome"),
+        3,
+        "a batch of 3 read, none acknowledged"
+    );
+
+    let mut restarted = ChildListener::spawn(&config, "mail-1", false);
+    let mut handled = Vec::new();
+    for _ in 0..3 {
+        handled.push(restarted.expect("handled ").await);
+    }
+    assert_eq!(
+        handled,
+        ["user0", "user1", "user2"],
+        "delivered again, in order"
+    );
+    wait_until(|| pending_count(&redis, PER_API, "mail-welcome") == 0).await;
+    restarted.kill();
+
+    // 2. Killed again; this time another process of the service (another name) reclaims
+    //    the events once they have been unacknowledged for longer than the timeout.
+    for n in 3..5 {
+        firer.fire(user(n)).await.expect("fire");
+    }
+    let mut doomed = ChildListener::spawn(&config, "mail-2", true);
+    assert_eq!(doomed.expect("handling ").await, "user3");
+    doomed.kill();
+    assert_eq!(pending_count(&redis, PER_API, "mail-welcome"), 2);
+
+    let survivor = bus(&config, "mail", "mail-3");
+    let collector = Collector::default();
+    survivor
+        .listen_raw(
+            &["auth.user_registered"],
+            "welcome",
+            collector.raw_handler(),
+        )
+        .expect("listener");
+    let worker = RunningWorker::start(survivor);
+    let received = collector.wait_for(2, WAIT).await;
+    let users: BTreeSet<String> = received
+        .iter()
+        .map(|m| m.kwargs["username"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(users, BTreeSet::from(["user3".into(), "user4".into()]));
+    wait_until(|| pending_count(&redis, PER_API, "mail-welcome") == 0).await;
+    worker.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn consumption_resumes_after_a_redis_restart_without_skipping_new_events() {
+    let mut redis = TestRedis::start();
+    let config = config(&redis, "        consumption_restart_delay: 1\n");
+    let firer = firer(&config);
+    let mail = bus(&config, "mail", "mail-1");
+    let collector = Collector::default();
+    mail.listen_raw(
+        &["auth.user_registered"],
+        "welcome",
+        collector.raw_handler(),
+    )
+    .expect("listener");
+    let worker = RunningWorker::start(mail);
+    wait_for_group(&redis, PER_API, "mail-welcome").await;
+    firer.fire(user(0)).await.expect("fire");
+    collector.wait_for(1, WAIT).await;
+
+    // Redis restarts empty (no persistence). Events fired as soon as it is back, before
+    // the listener has reconnected and re-created its group, must still reach it.
+    redis.stop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.restart();
+    let mut fired = Vec::new();
+    for n in 1..4 {
+        fired.push(fire_until_accepted(&firer, n).await);
+    }
+    let received = collector.wait_for(4, WAIT).await;
+    let ids: Vec<String> = received[1..].iter().map(|m| m.id.clone()).collect();
+    assert_eq!(ids, fired);
+    worker.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn nothing_is_lost_when_redis_restarts_from_a_snapshot_mid_consumption() {
+    let mut redis = TestRedis::start();
+    let config = config(&redis, "        consumption_restart_delay: 1\n");
+    let firer = firer(&config);
+    let mail = bus(&config, "mail", "mail-1");
+    let collector = Collector::default();
+    let slow = collector.clone();
+    mail.listen_raw(
+        &["auth.user_registered"],
+        "welcome",
+        move |message: EventMessage| {
+            let collector = slow.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                collector.push(message);
+            }
+        },
+    )
+    .expect("listener");
+    let worker = RunningWorker::start(mail);
+    wait_for_group(&redis, PER_API, "mail-welcome").await;
+    let mut fired = BTreeSet::new();
+    for n in 0..8 {
+        fired.insert(firer.fire(user(n)).await.expect("fire").id);
+    }
+    collector.wait_for(2, WAIT).await;
+
+    // Redis crashes mid-batch and comes back from a snapshot taken at that moment: some
+    // events handled, some read but unacknowledged, some not yet read.
+    let _: () = redis::cmd("SAVE")
+        .query(&mut redis.connection())
+        .expect("snapshot");
+    redis.stop();
+    redis.restart();
+    assert_eq!(
+        entries(&redis, PER_API).len(),
+        9,
+        "the snapshot was loaded (noop + 8)"
+    );
+
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let handled: BTreeSet<String> = collector.all().into_iter().map(|m| m.id).collect();
+        if handled.is_superset(&fired) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "events lost: {:?}",
+            fired.difference(&handled).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_until(|| pending_count(&redis, PER_API, "mail-welcome") == 0).await;
+    worker.stop().await.expect("clean stop");
+}
+
+/// Fires `user(n)`, retrying while the firer's connection is re-established.
+async fn fire_until_accepted(firer: &lightbus::Bus, n: usize) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        match firer.fire(user(n)).await {
+            Ok(fired) => return fired.id,
+            Err(error) => {
+                assert!(std::time::Instant::now() < deadline, "cannot fire: {error}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds.
+async fn wait_until(condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met within {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
