@@ -199,9 +199,27 @@ async fn remote_failures_exit_1_with_the_message_and_the_trace_when_verbose() {
         "the summary line comes last: {text}"
     );
 
-    // An unknown procedure on a served API is the worker's answer, not a timeout.
+    // An unknown procedure or a missing argument is caught against the schema the worker
+    // published, before anything is sent: a usage error, not a timeout.
     let output = lightbus(Some(&config), &["call", "calc.nope"]).await;
-    assert_eq!(code(&output), 1);
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("the schema of the `calc` API has no RPC named `nope`"),
+        "{}",
+        stderr(&output)
+    );
+    let output = lightbus(Some(&config), &["call", "calc.add", "a=1"]).await;
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("\"b\" is a required property"),
+        "{}",
+        stderr(&output)
+    );
+
+    // With validation off, the worker itself answers that it has no such procedure.
+    let unvalidated = redis.config_file("    validate: false\n");
+    let output = lightbus(Some(&unvalidated), &["call", "calc.nope"]).await;
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
     assert!(
         stderr(&output).contains("has no procedure named `nope`"),
         "{}",

@@ -9,7 +9,8 @@
 //!   the worker's trace with `--verbose`) and the exit code tells the kind of failure (see
 //!   [`exit_code`]);
 //! - arguments are checked before anything is sent: a malformed argument never reaches the
-//!   bus.
+//!   bus, and (as for any caller) neither does a call that the API's schema on the bus
+//!   rejects, under the API's `validate` setting.
 //!
 //! Arguments are keyword arguments, given either as `key=value` pairs or as one JSON object.
 //! A value that parses as JSON is taken as JSON (`count=3` is a number, `tags=["a"]` a list,
@@ -28,7 +29,8 @@ use crate::error::{Error, Result};
 
 /// Exit code: the procedure ran on a worker and failed (or any error not listed below).
 pub const EXIT_REMOTE_ERROR: u8 = 1;
-/// Exit code: bad usage: malformed command line, arguments or configuration.
+/// Exit code: bad usage: malformed command line, arguments or configuration, or a call the
+/// API's schema rejects before it is sent (unknown procedure, invalid arguments).
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code: no result arrived within the timeout (most often: no worker serves the API).
 pub const EXIT_TIMEOUT: u8 = 3;
@@ -50,7 +52,8 @@ Examples:\n  \
 Exit codes:\n  \
     0  the call succeeded; its result is on stdout\n  \
     1  the procedure failed on the worker (its message on stderr; the trace with --verbose)\n  \
-    2  bad usage: malformed command line, arguments or configuration\n  \
+    2  bad usage: malformed command line, arguments or configuration, or a call the\n     \
+       API's schema rejects before sending (unknown procedure, invalid arguments)\n  \
     3  timed out: no result in time (is a worker serving the API?)\n  \
     4  Redis could not be reached or answered with an error")]
 pub struct CallArgs {
@@ -102,7 +105,11 @@ pub fn exit_code(error: &Error) -> ExitCode {
     ExitCode::from(match error {
         Error::Timeout { .. } => EXIT_TIMEOUT,
         Error::Redis { .. } | Error::Closed => EXIT_BUS_UNAVAILABLE,
-        Error::Config(_) | Error::InvalidArguments { .. } | Error::Unknown(_) => EXIT_USAGE,
+        Error::Config(_)
+        | Error::InvalidArguments { .. }
+        | Error::Unknown(_)
+        | Error::Validation(_)
+        | Error::Schema(_) => EXIT_USAGE,
         _ => EXIT_REMOTE_ERROR,
     })
 }
