@@ -8,9 +8,11 @@
 //! Functions here panic with a message saying what to install when a part is missing: a test
 //! that cannot run its real parts fails loudly instead of passing without checking anything.
 
+use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A private `redis-server` for one test, listening on 127.0.0.1 on a free port.
@@ -103,11 +105,43 @@ impl TestRedis {
         path
     }
 
+    /// A configuration file with chosen timeouts, for both the Rust library and the Python
+    /// peer: `redis.config().rpc_timeout(2.0).result_ttl(30).write()`.
+    pub fn config(&self) -> TestConfig<'_> {
+        TestConfig {
+            redis: self,
+            rpc_timeout: None,
+            result_ttl: None,
+            extra_api_yaml: String::new(),
+        }
+    }
+
     /// A synchronous connection, for inspecting what the bus left in Redis.
     pub fn connection(&self) -> redis::Connection {
         redis::Client::open(self.url())
             .and_then(|client| client.get_connection_with_timeout(Duration::from_secs(2)))
             .expect("connect to the test redis-server")
+    }
+
+    /// How many connected clients last ran `command` (lower case, e.g. `blpop`): a client
+    /// blocked in a pop shows up here, so this tells when a worker is waiting for calls.
+    pub fn clients_running(&self, command: &str) -> usize {
+        let list: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query(&mut self.connection())
+            .expect("CLIENT LIST");
+        let wanted = format!("cmd={command}");
+        list.lines()
+            .filter(|line| line.split(' ').any(|field| field == wanted))
+            .count()
+    }
+
+    /// The length of the list `key` (0 if it does not exist).
+    pub fn list_len(&self, key: &str) -> usize {
+        redis::cmd("LLEN")
+            .arg(key)
+            .query(&mut self.connection())
+            .expect("LLEN")
     }
 
     /// Stops the server (simulating an outage). Its data is lost.
@@ -135,6 +169,89 @@ impl TestRedis {
 impl Drop for TestRedis {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A configuration file being prepared; see [`TestRedis::config`].
+pub struct TestConfig<'a> {
+    redis: &'a TestRedis,
+    rpc_timeout: Option<f64>,
+    result_ttl: Option<u64>,
+    extra_api_yaml: String,
+}
+
+impl TestConfig<'_> {
+    /// How long callers wait for a result, in seconds. Also sets the RPC transport's
+    /// `rpc_timeout` (rounded up to whole seconds), which is how long a queued call lives, so
+    /// Python callers' calls outlive a worker that starts late. The Python peer only accepts
+    /// whole seconds here: give it an integral value in interop tests.
+    pub fn rpc_timeout(mut self, seconds: f64) -> Self {
+        self.rpc_timeout = Some(seconds);
+        self
+    }
+
+    /// How long a worker's result stays in Redis (the result transport's `result_ttl`).
+    pub fn result_ttl(mut self, seconds: u64) -> Self {
+        self.result_ttl = Some(seconds);
+        self
+    }
+
+    /// More keys for the `default` API entry, indented by 4 spaces.
+    pub fn api_yaml(mut self, yaml: &str) -> Self {
+        self.extra_api_yaml.push_str(yaml);
+        self
+    }
+
+    /// Writes the file into the server's temporary directory and returns its path.
+    pub fn write(self) -> PathBuf {
+        let mut api = self.extra_api_yaml;
+        let mut rpc_transport = String::new();
+        let mut result_transport = String::new();
+        if let Some(seconds) = self.rpc_timeout {
+            api.push_str(&format!("    rpc_timeout: {}\n", number(seconds)));
+            let whole = seconds.ceil().max(1.0);
+            rpc_transport.push_str(&format!("        rpc_timeout: {}\n", number(whole)));
+            result_transport.push_str(&format!("        rpc_timeout: {}\n", number(whole)));
+        }
+        if let Some(ttl) = self.result_ttl {
+            result_transport.push_str(&format!("        result_ttl: {ttl}\n"));
+        }
+        let url = self.redis.url();
+        let yaml = format!(
+            "bus:\n  schema:\n    transport:\n      redis:\n        url: {url}\n\
+             apis:\n  default:\n{api}\
+             \x20   rpc_transport:\n      redis:\n        url: {url}\n{rpc_transport}\
+             \x20   result_transport:\n      redis:\n        url: {url}\n{result_transport}\
+             \x20   event_transport:\n      redis:\n        url: {url}\n"
+        );
+        let path = self
+            .redis
+            .dir
+            .path()
+            .join(format!("lightbus-{}.yaml", unique_suffix()));
+        std::fs::write(&path, yaml).expect("write the test configuration file");
+        path
+    }
+}
+
+/// A number as YAML: `2` for whole numbers (the Python peer wants integers), else `0.5`.
+fn number(value: f64) -> String {
+    if value.fract() == 0.0 {
+        format!("{}", value as i64)
+    } else {
+        format!("{value}")
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds; panics naming `what` after `timeout`.
+/// The timeout is only an upper bound against hangs: tests never assert on durations.
+pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        if Instant::now() > deadline {
+            panic!("gave up after {timeout:?} waiting until {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -190,8 +307,53 @@ pub fn python() -> PathBuf {
 }
 
 /// A Python Lightbus process (a worker or a script), killed on drop.
+///
+/// Its stdout and stderr are drained by background threads as it runs (so a chatty worker
+/// never blocks on a full pipe) and handed back by [`finish`](Self::finish).
 pub struct PythonPeer {
     child: Child,
+    stdout: Captured,
+    stderr: Captured,
+}
+
+/// Output read so far from one pipe of a child, and the thread reading it.
+struct Captured {
+    bytes: Arc<Mutex<Vec<u8>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Captured {
+    fn start(pipe: Option<impl Read + Send + 'static>) -> Captured {
+        let bytes = Arc::new(Mutex::new(Vec::new()));
+        let reader = pipe.map(|mut pipe| {
+            let bytes = bytes.clone();
+            std::thread::spawn(move || {
+                let mut chunk = [0u8; 8192];
+                while let Ok(n) = pipe.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    bytes
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend_from_slice(&chunk[..n]);
+                }
+            })
+        });
+        Captured { bytes, reader }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+
+    /// Everything, once the pipe is closed (the process exited or was killed).
+    fn into_bytes(mut self) -> Vec<u8> {
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        std::mem::take(&mut *self.bytes.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 impl PythonPeer {
@@ -209,41 +371,92 @@ impl PythonPeer {
             .args(args)
             .env("LIGHTBUS_CONFIG", config)
             .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (key, value) in env {
             command.env(key, value);
         }
+        let mut child = command.spawn()?;
+        let stdout = Captured::start(child.stdout.take());
+        let stderr = Captured::start(child.stderr.take());
         Ok(PythonPeer {
-            child: command.spawn()?,
+            child,
+            stdout,
+            stderr,
         })
     }
 
-    /// The process, to read its output or wait for it.
+    /// Runs one of the peer scripts of `crates/lightbus/tests/peer/` (e.g. `rpc_call.py`)
+    /// with `args`, in that directory.
+    pub fn script(config: &Path, script: &str, args: &[&str]) -> PythonPeer {
+        let dir = peer_dir();
+        let path = dir.join(script);
+        assert!(path.exists(), "no peer script at {}", path.display());
+        let path = path.display().to_string();
+        let mut all = vec![path.as_str()];
+        all.extend_from_slice(args);
+        PythonPeer::spawn(&dir, config, &all, &[])
+            .unwrap_or_else(|e| panic!("cannot start the Python peer ({e})"))
+    }
+
+    /// Runs `lightbus run` on the bus module `module` (a file `{module}.py` in
+    /// `crates/lightbus/tests/peer/`), imported through `LIGHTBUS_MODULE` as upstream does.
+    pub fn lightbus_run(config: &Path, module: &str) -> PythonPeer {
+        let dir = peer_dir();
+        assert!(
+            dir.join(format!("{module}.py")).exists(),
+            "no bus module {module}.py in {}",
+            dir.display()
+        );
+        let run = "import sys; from lightbus.commands import lightbus_entry_point; \
+                   sys.exit(lightbus_entry_point())";
+        PythonPeer::spawn(
+            &dir,
+            config,
+            &["-c", run, "run"],
+            &[("LIGHTBUS_MODULE", module)],
+        )
+        .unwrap_or_else(|e| panic!("cannot start the Python peer ({e})"))
+    }
+
+    /// The process (its stdout and stderr are captured: read them with
+    /// [`output_so_far`](Self::output_so_far) or [`finish`](Self::finish)).
     pub fn child(&mut self) -> &mut Child {
         &mut self.child
+    }
+
+    /// True while the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Stdout and stderr so far, for progress checks and failure messages.
+    pub fn output_so_far(&self) -> String {
+        format!(
+            "--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.stdout.text(),
+            self.stderr.text()
+        )
     }
 
     /// Waits for the process to exit (at most `timeout`, then kills it) and returns its exit
     /// status and output.
     pub fn finish(mut self, timeout: Duration) -> std::process::Output {
         let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
+        while Instant::now() < deadline && self.is_running() {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.kill();
-        let child = std::mem::replace(
-            &mut self.child,
-            Command::new("true")
-                .spawn()
-                .expect("spawn a placeholder process"),
-        );
-        child
-            .wait_with_output()
-            .expect("collect the Python peer's output")
+        let status = self.child.wait().expect("wait for the Python peer");
+        let stdout = std::mem::replace(&mut self.stdout, Captured::start(None::<std::io::Empty>));
+        let stderr = std::mem::replace(&mut self.stderr, Captured::start(None::<std::io::Empty>));
+        std::process::Output {
+            status,
+            stdout: stdout.into_bytes(),
+            stderr: stderr.into_bytes(),
+        }
     }
 }
 
@@ -252,4 +465,35 @@ impl Drop for PythonPeer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The directory of the Python peer scripts, `crates/lightbus/tests/peer/`.
+pub fn peer_dir() -> PathBuf {
+    workspace_root().join("crates/lightbus/tests/peer")
+}
+
+/// The text after `marker` on the first stdout line that starts with it (the peer scripts
+/// print their outcome as `MARKER <json>`). Panics with the whole output if there is none.
+pub fn line_after(output: &std::process::Output, marker: &str) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(marker))
+        .map(|rest| rest.trim().to_owned())
+        .unwrap_or_else(|| {
+            panic!(
+                "no `{marker}` line from the Python peer\n{}",
+                describe(output)
+            )
+        })
+}
+
+/// A process's exit status and output, for failure messages.
+pub fn describe(output: &std::process::Output) -> String {
+    format!(
+        "status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }

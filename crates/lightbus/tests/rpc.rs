@@ -1,19 +1,14 @@
 //! RPC between Rust processes over a private redis-server.
 
+mod support;
+
 use std::time::Duration;
 
 use lightbus::api::{ApiBuilder, Kwargs};
-use lightbus::worker::Worker;
-use lightbus::{Bus, Error};
+use lightbus::Error;
 use lightbus_test_support::TestRedis;
 use serde_json::{json, Value};
-
-fn bus(redis: &TestRedis, extra: &str) -> Bus {
-    Bus::builder()
-        .config_file(redis.config_file(extra))
-        .build()
-        .expect("bus from the test config")
-}
+use support::{bus, RunningWorker};
 
 fn math_api() -> lightbus::api::DynamicApi {
     ApiBuilder::new("math")
@@ -31,26 +26,18 @@ fn math_api() -> lightbus::api::DynamicApi {
         .build()
 }
 
-/// Starts a worker serving `math` on its own bus; returns the stop switch.
-fn start_worker(redis: &TestRedis) -> tokio::sync::oneshot::Sender<()> {
-    let server = bus(redis, "");
+/// Starts a worker serving `math` on its own bus.
+fn start_worker(redis: &TestRedis) -> RunningWorker {
+    let server = bus(&redis.config().write());
     server.register(math_api()).expect("register math");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        Worker::new(server)
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    stop
+    RunningWorker::serve(server)
 }
 
 #[tokio::test]
 async fn calls_results_errors_and_panics() {
     let redis = TestRedis::start();
     let _worker = start_worker(&redis);
-    let client = bus(&redis, "");
+    let client = bus(&redis.config().write());
 
     let sum: i64 = client
         .call("math.add", json!({"a": 2, "b": 40}))
@@ -104,7 +91,7 @@ async fn calls_results_errors_and_panics() {
 #[tokio::test]
 async fn a_call_nobody_serves_times_out_clearly() {
     let redis = TestRedis::start();
-    let client = bus(&redis, "    rpc_timeout: 0.3\n");
+    let client = bus(&redis.config().rpc_timeout(0.3).write());
     let started = std::time::Instant::now();
     let err = client
         .call::<Value>("nobody.home", json!({}))

@@ -222,21 +222,31 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// Captured from Python Lightbus 1.1.2 calling `auth.check_password`.
-    const PEER_CALL: &str = r#"{"metadata": {"id": "ca634374-e8d4-11f1-a8e6-02fc00000001", "api_name": "auth", "procedure_name": "check_password", "return_path": "redis+key://auth.check_password:result:ca634374-e8d4-11f1-a8e6-02fc00000001"}, "kwargs": {"username": "admin", "password": "secret"}}"#;
-    /// Captured from a Python worker answering it.
-    const PEER_RESULT: &str = r#"{"metadata": {"id": "cb1b7a8e-e8d4-11f1-a8e6-02fc00000001", "rpc_message_id": "ca634374-e8d4-11f1-a8e6-02fc00000001", "error": false}, "kwargs": {"result": true}}"#;
-    /// A Python worker's error result.
-    const PEER_ERROR: &str = r#"{"metadata": {"id": "d0c1", "rpc_message_id": "ca63", "error": true, "trace": "Traceback (most recent call last):\n  ...\nValueError: bad x 1\n"}, "kwargs": {"result": "ValueError('bad x 1')"}}"#;
+    // Blobs captured with `redis-cli MONITOR` from Python Lightbus 1.1.2 (Python 3.11) calling
+    // and serving the API `py_rpc` of crates/lightbus/tests/peer/rpc_worker.py. The peer writes
+    // keys sorted and non-ASCII text as `\u` escapes.
+
+    /// A call of `py_rpc.check_password(username="admin", password="secret")`.
+    const PEER_CALL: &str = r#"{"kwargs": {"password": "secret", "username": "admin"}, "metadata": {"api_name": "py_rpc", "id": "dbfe3950-e8dd-11f1-bb15-02fc00000001", "procedure_name": "check_password", "return_path": "redis+key://py_rpc.check_password:result:dbfe3950-e8dd-11f1-bb15-02fc00000001"}}"#;
+    /// The worker's answer to it.
+    const PEER_RESULT: &str = r#"{"kwargs": {"result": true}, "metadata": {"error": false, "id": "dc037c76-e8dd-11f1-bf14-02fc00000001", "rpc_message_id": "dbfe3950-e8dd-11f1-bb15-02fc00000001"}}"#;
+    /// A call of `py_rpc.echo` with nested values: escaped unicode, floats, null, a big integer.
+    const PEER_NESTED_CALL: &str = r#"{"kwargs": {"value": {"big": 123456789012345678901234567890, "float": 0.1, "list": [1, -1], "none": null, "text": "h\u00e9llo \u2713 \u65e5\u672c", "tiny": -2.5e-07}}, "metadata": {"api_name": "py_rpc", "id": "ee8a608a-e8dd-11f1-94b4-02fc00000001", "procedure_name": "echo", "return_path": "redis+key://py_rpc.echo:result:ee8a608a-e8dd-11f1-94b4-02fc00000001"}}"#;
+    /// The worker's answer to it.
+    const PEER_NESTED_RESULT: &str = r#"{"kwargs": {"result": {"big": 123456789012345678901234567890, "float": 0.1, "list": [1, -1], "none": null, "text": "h\u00e9llo \u2713 \u65e5\u672c", "tiny": -2.5e-07}}, "metadata": {"error": false, "id": "ee8f118e-e8dd-11f1-959c-02fc00000001", "rpc_message_id": "ee8a608a-e8dd-11f1-94b4-02fc00000001"}}"#;
+    /// The worker's error result for a handler raising `ValueError("bad input: 7")` (the worker
+    /// loads a shim for the `etype=` keyword of `traceback.format_exception` that 1.1.2 still
+    /// passes; without it the peer dies on Python 3.10+ instead of answering).
+    const PEER_ERROR: &str = r#"{"kwargs": {"result": "ValueError('bad input: 7')"}, "metadata": {"error": true, "id": "d1924e00-e8df-11f1-b787-02fc00000001", "rpc_message_id": "d190db42-e8df-11f1-afbd-02fc00000001", "trace": "Traceback (most recent call last):\n  File \"/work/wt-interop/.venv/lib/python3.11/site-packages/lightbus/client/subclients/rpc_result.py\", line 222, in handle_execute_rpc\n    result = await self._call_rpc_local(\n             ^^^^^^^^^^^^^^^^^^^^^^^^^^^\n  File \"/work/wt-interop/.venv/lib/python3.11/site-packages/lightbus/client/subclients/rpc_result.py\", line 179, in _call_rpc_local\n    result = await run_user_provided_callable(method, args=[], kwargs=kwargs)\n             ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n  File \"/work/wt-interop/.venv/lib/python3.11/site-packages/lightbus/utilities/async_tools.py\", line 146, in run_user_provided_callable\n    raise exception\n  File \"/work/wt-interop/.venv/lib/python3.11/site-packages/lightbus/utilities/async_tools.py\", line 141, in run_user_provided_callable\n    return await future\n           ^^^^^^^^^^^^\n  File \"/root/.pyenv/versions/3.11.7/lib/python3.11/concurrent/futures/thread.py\", line 58, in run\n    result = self.fn(*self.args, **self.kwargs)\n             ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n  File \"/work/wt-interop/.venv/lib/python3.11/site-packages/lightbus/utilities/async_tools.py\", line 139, in <lambda>\n    executor=thread_pool_executor, func=lambda: callable_(*args, **kwargs)\n                                                ^^^^^^^^^^^^^^^^^^^^^^^^^^\n  File \"/work/wt-interop/crates/lightbus/tests/peer/rpc_worker.py\", line 43, in fail\n    raise ValueError(f\"bad input: {reason}\")\nValueError: bad input: 7\n"}}"#;
 
     #[test]
     fn decodes_a_peer_call() {
         let call = RpcMessage::from_blob(PEER_CALL.as_bytes()).expect("peer call decodes");
-        assert_eq!(call.id, "ca634374-e8d4-11f1-a8e6-02fc00000001");
-        assert_eq!(call.canonical_name(), "auth.check_password");
+        assert_eq!(call.id, "dbfe3950-e8dd-11f1-bb15-02fc00000001");
+        assert_eq!(call.canonical_name(), "py_rpc.check_password");
         assert_eq!(
             call.return_path,
-            "redis+key://auth.check_password:result:ca634374-e8d4-11f1-a8e6-02fc00000001"
+            "redis+key://py_rpc.check_password:result:dbfe3950-e8dd-11f1-bb15-02fc00000001"
         );
         assert_eq!(
             Value::Object(call.kwargs),
@@ -246,24 +256,50 @@ mod tests {
 
     #[test]
     fn encodes_calls_as_the_peer_does() {
-        let call = RpcMessage::from_blob(PEER_CALL.as_bytes()).expect("decodes");
-        let ours: Value = serde_json::from_str(&call.to_blob()).expect("valid JSON");
-        let theirs: Value = serde_json::from_str(PEER_CALL).expect("valid JSON");
-        assert_eq!(ours, theirs);
+        for blob in [PEER_CALL, PEER_NESTED_CALL] {
+            let call = RpcMessage::from_blob(blob.as_bytes()).expect("decodes");
+            let ours: Value = serde_json::from_str(&call.to_blob()).expect("valid JSON");
+            let theirs: Value = serde_json::from_str(blob).expect("valid JSON");
+            assert_eq!(ours, theirs);
+        }
+    }
+
+    #[test]
+    fn peer_nested_values_decode_exactly() {
+        let call = RpcMessage::from_blob(PEER_NESTED_CALL.as_bytes()).expect("decodes");
+        let value = &call.kwargs["value"];
+        assert_eq!(value["text"], "héllo ✓ 日本");
+        assert_eq!(value["big"].to_string(), "123456789012345678901234567890");
+        assert_eq!(value["tiny"].as_f64(), Some(-2.5e-7));
+        assert_eq!(value["float"].as_f64(), Some(0.1));
+        assert!(value["none"].is_null());
+        // Re-encoded, the big integer keeps every digit.
+        assert!(call.to_blob().contains("123456789012345678901234567890"));
+
+        let result = ResultMessage::from_blob(PEER_NESTED_RESULT.as_bytes()).expect("decodes");
+        assert_eq!(result.rpc_message_id, call.id);
+        assert_eq!(result.outcome.as_ref(), Ok(value));
     }
 
     #[test]
     fn results_round_trip_with_the_peer_shape() {
         let result = ResultMessage::from_blob(PEER_RESULT.as_bytes()).expect("decodes");
         assert_eq!(result.outcome, Ok(json!(true)));
+        assert_eq!(
+            result.rpc_message_id,
+            "dbfe3950-e8dd-11f1-bb15-02fc00000001"
+        );
         let ours: Value = serde_json::from_str(&result.to_blob()).expect("valid JSON");
         let theirs: Value = serde_json::from_str(PEER_RESULT).expect("valid JSON");
         assert_eq!(ours, theirs, "no `trace` key on success, as the peer");
 
         let error = ResultMessage::from_blob(PEER_ERROR.as_bytes()).expect("decodes");
         let failure = error.outcome.clone().unwrap_err();
-        assert_eq!(failure.message, "ValueError('bad x 1')");
-        assert!(failure.trace.contains("Traceback"));
+        assert_eq!(failure.message, "ValueError('bad input: 7')");
+        assert!(failure
+            .trace
+            .starts_with("Traceback (most recent call last):"));
+        assert!(failure.trace.ends_with("ValueError: bad input: 7\n"));
         let ours: Value = serde_json::from_str(&error.to_blob()).expect("valid JSON");
         let theirs: Value = serde_json::from_str(PEER_ERROR).expect("valid JSON");
         assert_eq!(ours, theirs);

@@ -144,7 +144,10 @@ impl RpcServer {
         _permit: OwnedSemaphorePermit,
     ) {
         let name = call.canonical_name();
-        match transports.rpc.claim(&call).await {
+        // Retrying a claim is safe: the expiry key is deleted by at most one claimer, so a
+        // retry can only turn into a drop, never into a second execution. Without retries,
+        // the first call popped after Redis restarted was lost to the stale shared connection.
+        match retry_transient(|| transports.rpc.claim(&call)).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(rpc = %name, id = %call.id, "call expired while queued; dropped unexecuted");
@@ -170,7 +173,10 @@ impl RpcServer {
             ),
         }
         let result = ResultMessage::answering(&call, outcome);
-        if let Err(error) = transports.result.send_result(&call, &result).await {
+        // A retried send may leave a duplicate result, which callers ignore (they wait for
+        // one result per call id) and which expires with the result TTL.
+        if let Err(error) = retry_transient(|| transports.result.send_result(&call, &result)).await
+        {
             tracing::error!(rpc = %name, id = %call.id, "cannot send the result: {error}");
         }
     }
@@ -253,6 +259,27 @@ impl RpcServer {
                     message,
                 })
             }
+        }
+    }
+}
+
+/// Runs `operation`, retrying it a few times, briefly, while it fails with a transient error
+/// (a connection being re-established after Redis went away).
+async fn retry_transient<T, F, Fut>(mut operation: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    const ATTEMPTS: u32 = 4;
+    let mut attempt = 1;
+    loop {
+        match operation().await {
+            Err(error) if error.is_transient() && attempt < ATTEMPTS => {
+                tracing::debug!("retrying after a transient error: {error}");
+                tokio::time::sleep(Duration::from_millis(100) * attempt).await;
+                attempt += 1;
+            }
+            outcome => return outcome,
         }
     }
 }
