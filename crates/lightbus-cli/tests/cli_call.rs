@@ -1,6 +1,6 @@
 //! `lightbus call` and `lightbus version`, end to end: the built binary run as a child
 //! process against a private redis-server, calling a Rust worker in this process and a
-//! Python Lightbus 1.1.2 worker (`lightbus run` on a bus module written for the test).
+//! Python Lightbus 1.1.2 worker (`lightbus run` on the peer's `rpc_worker.py`).
 //!
 //! The Python tests need the peer's virtualenv (`scripts/setup-python-peer.sh`); without it
 //! they fail with that hint rather than pass without checking anything.
@@ -318,93 +318,59 @@ async fn version_prints_the_crate_version() {
     }
 }
 
-/// The Python bus module: the `py_calc` API.
-const PYTHON_BUS_MODULE: &str = r#"
-import traceback
-
-import lightbus
-
-# Lightbus 1.1.2 formats error results with traceback.format_exception(etype=...), a keyword
-# Python 3.10 removed; without this shim a raising handler kills the worker on 3.10+.
-_format_exception = traceback.format_exception
-
-
-def _format_exception_accepting_etype(*args, etype=None, **kwargs):
-    if etype is not None:
-        args = (etype, *args)
-    return _format_exception(*args, **kwargs)
-
-
-traceback.format_exception = _format_exception_accepting_etype
-
-bus = lightbus.create()
-
-
-class PyCalc(lightbus.Api):
-    class Meta:
-        name = "py_calc"
-
-    def add(self, a, b):
-        return a + b
-
-    def greet(self, name, excited):
-        return {"greeting": "hello " + name + ("!" if excited else "."), "name": name}
-
-    def fail(self, reason):
-        raise ValueError("bad input: " + reason)
-
-
-bus.client.register_api(PyCalc())
-"#;
-
+/// `lightbus call` against a Python worker: `lightbus run` on the peer's `rpc_worker.py`
+/// (in `crates/lightbus/tests/peer/`), which serves the API `py_rpc`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_a_python_worker() {
     let redis = TestRedis::start();
     let config = redis.config_file("");
-    let dir = tempfile::tempdir().expect("temporary directory");
-    std::fs::write(dir.path().join("py_calc_bus.py"), PYTHON_BUS_MODULE).expect("write bus.py");
-    let run = "import sys; from lightbus.commands import lightbus_entry_point; \
-               sys.exit(lightbus_entry_point())";
-    let mut worker = PythonPeer::spawn(
-        dir.path(),
-        &config,
-        &["-c", run, "run"],
-        &[("LIGHTBUS_MODULE", "py_calc_bus")],
-    )
-    .expect("start the Python worker");
+    let worker = PythonPeer::lightbus_run(&config, "rpc_worker");
 
     // The first call waits for the worker to start (the call waits in its queue meanwhile).
     let output = lightbus(
         Some(&config),
-        &["call", "py_calc.add", "a=2", "b=40", "--timeout", "40"],
+        &[
+            "call",
+            "py_rpc.check_password",
+            "username=admin",
+            "password=secret",
+            "--timeout",
+            "40",
+        ],
     )
     .await;
-    if code(&output) != 0 {
-        let _ = worker.child().kill();
-        let peer = worker.finish(Duration::from_secs(5));
-        panic!(
-            "the call to the Python worker failed: {}\n--- python stderr ---\n{}",
-            stderr(&output),
-            String::from_utf8_lossy(&peer.stderr)
-        );
-    }
-    assert_eq!(result(&output), json!(42));
+    assert_eq!(
+        code(&output),
+        0,
+        "the call to the Python worker failed: {}\n{}",
+        stderr(&output),
+        worker.output_so_far()
+    );
+    assert_eq!(result(&output), json!(true));
 
     let output = lightbus(
         Some(&config),
         &[
             "call",
-            "py_calc.greet",
-            r#"{"name": "ada", "excited": true}"#,
+            "py_rpc.echo",
+            r#"{"value": {"name": "ada", "tags": ["x", 1, null], "big": 123456789012345678901234567890}}"#,
+            "--compact",
         ],
     )
     .await;
     assert_eq!(
         result(&output),
-        json!({"greeting": "hello ada!", "name": "ada"})
+        json!({"name": "ada", "tags": ["x", 1, null], "big": 123456789012345678901234567890_u128})
+    );
+    // One line, the big integer exact (the peer may order keys its own way).
+    let text = stdout(&output);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains("\"big\":123456789012345678901234567890"),
+        "{text}"
     );
 
-    let output = lightbus(Some(&config), &["call", "py_calc.fail", "reason=nope"]).await;
+    let output = lightbus(Some(&config), &["call", "py_rpc.fail", "reason=nope"]).await;
     assert_eq!(code(&output), 1, "{}", stderr(&output));
     assert!(
         stderr(&output).contains("bad input: nope"),
@@ -419,7 +385,7 @@ async fn calls_a_python_worker() {
 
     let output = lightbus(
         Some(&config),
-        &["call", "py_calc.fail", "reason=nope", "--verbose"],
+        &["call", "py_rpc.fail", "reason=nope", "--verbose"],
     )
     .await;
     assert_eq!(code(&output), 1);
@@ -427,4 +393,12 @@ async fn calls_a_python_worker() {
     assert!(text.contains("remote trace:"), "{text}");
     assert!(text.contains("Traceback"), "the Python trace: {text}");
     assert!(text.contains("ValueError"), "{text}");
+
+    // A Python procedure slower than --timeout: exit 3.
+    let output = lightbus(
+        Some(&config),
+        &["call", "py_rpc.sleep", "seconds=3", "--timeout", "0.5"],
+    )
+    .await;
+    assert_eq!(code(&output), 3, "{}", stderr(&output));
 }
