@@ -116,6 +116,30 @@ pub enum Error {
     #[error(transparent)]
     Schema(#[from] crate::schema::SchemaError),
 
+    /// A scheduled or background task failed or panicked, which stops the worker (see
+    /// [`crate::worker::tasks`]).
+    #[error("task `{name}` {reason}")]
+    Task {
+        /// The task's name.
+        name: String,
+        /// What happened: `failed: <error>` or `panicked: <message>`.
+        reason: String,
+    },
+
+    /// A task's schedule is invalid (a cron expression that does not parse, a zero interval).
+    #[error("invalid schedule `{schedule}`: {reason}")]
+    InvalidSchedule {
+        /// The schedule as given.
+        schedule: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// On a [`BusMock`](crate::testing::BusMock)'s bus: an RPC was called without a mocked
+    /// result, or an event was fired without being allowed.
+    #[error("{0}")]
+    Unmocked(String),
+
     /// An I/O error at the edge (reading files, signals).
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -47,7 +47,8 @@
 //!   (`transport::redis::{rpc, result, event, schema}`);
 //! - [`config`]: the configuration file shared with Python Lightbus, and process names;
 //! - [`worker`]: serving registered APIs and running listeners until shutdown;
-//! - [`cli`]: the `run` command for a service's own binary, and the `lightbus` tool.
+//! - [`cli`]: the `run` command for a service's own binary, and the `lightbus` tool;
+//! - [`testing`]: [`testing::BusMock`], a bus without Redis for users' unit tests.
 
 pub mod api;
 #[cfg(feature = "cli")]
@@ -58,6 +59,7 @@ mod error;
 pub mod listener;
 pub mod message;
 pub mod schema;
+pub mod testing;
 pub mod transport;
 pub mod types;
 pub mod worker;

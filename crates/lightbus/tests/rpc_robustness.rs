@@ -399,8 +399,22 @@ async fn callers_check_calls_against_the_published_schema_before_sending() {
         .register(BankServer::new(BankService))
         .expect("register bank");
     let _worker = RunningWorker::serve(server);
+    // Wait for the worker to publish its schema, so the caller's first (lazy) schema load
+    // finds it: a call can be served before the schema is stored.
+    let mut connection = redis.connection();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !redis::cmd("EXISTS")
+        .arg("schema:bank")
+        .query::<bool>(&mut connection)
+        .expect("EXISTS")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never stored its schema"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let client = bus(&config);
-    // Once a call went through, the caller has the schema the worker published.
     let balance: u64 = client
         .call("bank.deposit", json!({"account": "ann", "amount": 5}))
         .await

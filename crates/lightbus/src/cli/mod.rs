@@ -19,6 +19,8 @@
 //! precedence over `LIGHTBUS_*` environment variables, which take precedence over the file.
 
 pub mod bench;
+pub mod call;
+pub mod version;
 
 mod schema;
 
@@ -122,6 +124,10 @@ pub enum Command {
     DumpConfigSchema(DumpConfigSchemaArgs),
     /// Measure the bus: serve, call or fire the `benchmark` API, or PING Redis.
     Bench(bench::BenchArgs),
+    /// Call an RPC on the bus (served by any worker, Rust or Python) and print its result.
+    Call(call::CallArgs),
+    /// Print the version (`--long`: and which Python Lightbus it interoperates with).
+    Version(version::VersionArgs),
 }
 
 /// The command line of a Lightbus process.
@@ -141,7 +147,7 @@ pub struct Cli {
 
 /// Parses the process's arguments and runs the command, with `setup` registering the
 /// process's APIs and listeners on the bus first. Returns the exit code: errors are printed
-/// to stderr and give a non-zero code.
+/// to stderr and give the non-zero code [`call::exit_code`] assigns to their kind.
 pub async fn main<F>(setup: F) -> ExitCode
 where
     F: FnOnce(&Bus) -> Result<()>,
@@ -151,7 +157,7 @@ where
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
-            ExitCode::FAILURE
+            call::exit_code(&error)
         }
     }
 }
@@ -161,6 +167,10 @@ pub async fn execute<F>(cli: Cli, setup: F) -> Result<()>
 where
     F: FnOnce(&Bus) -> Result<()>,
 {
+    if let Command::Version(args) = &cli.command {
+        version::run(args);
+        return Ok(());
+    }
     if let Command::DumpConfigSchema(args) = &cli.command {
         return dump_config_schema(args);
     }
@@ -186,6 +196,8 @@ where
                 .await
         }
         Command::Bench(args) => bench::run(bus, args).await,
+        Command::Call(args) => call::run(bus, args).await,
+        Command::Version(_) => Ok(()),
     }
 }
 

@@ -4,6 +4,7 @@
 //! result listener. It is the single entry point for RPCs, events and worker setup.
 
 pub mod blocking;
+pub(crate) mod tasks;
 mod transports;
 
 use std::future::Future;
@@ -51,6 +52,8 @@ struct BusInner {
     on_start: Mutex<Vec<Hook>>,
     after_stop: Mutex<Vec<Hook>>,
     listeners: crate::listener::Listeners,
+    tasks: tasks::TaskRegistry,
+    mock: std::sync::OnceLock<Arc<crate::testing::MockState>>,
 }
 
 /// An event that was fired: where it landed.
@@ -137,6 +140,9 @@ impl Bus {
     /// Waits at most the API's `rpc_timeout`. A failure on the worker is
     /// [`Error::Remote`]; no answer in time is [`Error::Timeout`].
     pub async fn call_raw(&self, api: &str, procedure: &str, kwargs: Kwargs) -> Result<Value> {
+        if let Some(mock) = self.inner.mock.get() {
+            return mock.call(self, api, procedure, kwargs).await;
+        }
         let api_config = self.inner.config.api(api);
         let kwargs = Value::Object(kwargs);
         self.inner
@@ -229,6 +235,9 @@ impl Bus {
         )?;
         let kwargs = crate::schema::into_kwargs(kwargs);
         let message = EventMessage::new(api, event, registered.descriptor.version, kwargs);
+        if let Some(mock) = self.inner.mock.get() {
+            return mock.fire(message);
+        }
         let transports = self.inner.transports.for_api(api)?;
         let native_id = tokio::time::timeout(
             transports.event_fire_timeout,
@@ -276,6 +285,11 @@ impl Bus {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(hook);
+    }
+
+    /// Routes this bus's calls and fires to a mock (see [`crate::testing`]); once only.
+    pub(crate) fn install_mock(&self, mock: Arc<crate::testing::MockState>) {
+        let _ = self.inner.mock.set(mock);
     }
 
     pub(crate) fn registry(&self) -> &Registry {
@@ -450,6 +464,8 @@ impl BusBuilder {
                 on_start: Mutex::default(),
                 after_stop: Mutex::default(),
                 listeners: Default::default(),
+                tasks: Default::default(),
+                mock: Default::default(),
             }),
         })
     }

@@ -11,6 +11,7 @@
 
 mod events;
 mod rpc;
+pub mod tasks;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -140,6 +141,15 @@ impl Worker {
                 "events feature off: {} event listener(s) not started",
                 self.bus.listeners().len()
             );
+        }
+        if self.features.tasks {
+            tasks.spawn(self::tasks::run(
+                self.bus.clone(),
+                stop.clone(),
+                self.drain_timeout,
+            ));
+        } else {
+            self::tasks::log_disabled(&self.bus);
         }
 
         // A component that returns `Ok` has nothing (left) to do, e.g. RPC serving without
