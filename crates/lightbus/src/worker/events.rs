@@ -157,6 +157,7 @@ impl EventListeners {
                 since: spec.since.clone(),
                 service_name: self.bus.service_name().to_owned(),
                 process_name: self.bus.process_name().to_owned(),
+                batch_size: None,
             });
             let handle = loops.spawn(consume(
                 running.clone(),
