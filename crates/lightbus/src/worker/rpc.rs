@@ -155,6 +155,10 @@ impl RpcServer {
                 return;
             }
         }
+        let plugins = self.bus.plugins().active();
+        if let Some(plugins) = &plugins {
+            crate::plugin::run_hooks!(plugins, before_rpc_execution(&self.bus, &call));
+        }
         let started = Instant::now();
         let outcome = self.dispatch(&call).await;
         let elapsed = started.elapsed();
@@ -172,6 +176,9 @@ impl RpcServer {
         let result = ResultMessage::answering(&call, outcome);
         if let Err(error) = transports.result.send_result(&call, &result).await {
             tracing::error!(rpc = %name, id = %call.id, "cannot send the result: {error}");
+        }
+        if let Some(plugins) = &plugins {
+            crate::plugin::run_hooks!(plugins, after_rpc_execution(&self.bus, &call, &result));
         }
     }
 
