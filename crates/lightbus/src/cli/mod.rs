@@ -19,6 +19,9 @@
 //! precedence over `LIGHTBUS_*` environment variables, which take precedence over the file.
 
 pub mod bench;
+pub mod inspect;
+pub mod listen;
+pub mod shell;
 
 mod schema;
 
@@ -122,6 +125,12 @@ pub enum Command {
     DumpConfigSchema(DumpConfigSchemaArgs),
     /// Measure the bus: serve, call or fire the `benchmark` API, or PING Redis.
     Bench(bench::BenchArgs),
+    /// Consume events as a listener and print each as one JSON line.
+    Listen(listen::ListenArgs),
+    /// Search the events stored on the bus (without consuming them), and watch new ones.
+    Inspect(inspect::InspectArgs),
+    /// An interactive prompt for calling RPCs, with completion from the bus schema.
+    Shell(shell::ShellArgs),
 }
 
 /// The command line of a Lightbus process.
@@ -186,6 +195,9 @@ where
                 .await
         }
         Command::Bench(args) => bench::run(bus, args).await,
+        Command::Listen(args) => listen::run(bus, args).await,
+        Command::Inspect(args) => inspect::run(bus, args).await,
+        Command::Shell(args) => shell::run(bus, args).await,
     }
 }
 
