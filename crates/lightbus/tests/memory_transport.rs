@@ -280,13 +280,10 @@ async fn calls_nobody_takes_in_time_expire_unexecuted() {
         )
         .expect("register");
     let worker = conformance::RunningWorker::start(worker_bus);
-    assert_eq!(
-        caller
-            .call::<bool>("counter.bump", serde_json::json!({}))
-            .await
-            .expect("a fresh call is served"),
-        true
-    );
+    assert!(caller
+        .call::<bool>("counter.bump", serde_json::json!({}))
+        .await
+        .expect("a fresh call is served"));
     worker.stop().await.expect("stops");
     assert_eq!(
         executed.load(Ordering::SeqCst),

@@ -351,11 +351,7 @@ impl Catalogue {
                     continue;
                 };
                 for (name, member) in entries {
-                    let parameters = member
-                        .pointer("/parameters/properties")
-                        .and_then(Value::as_object)
-                        .map(|properties| properties.keys().cloned().collect())
-                        .unwrap_or_default();
+                    let parameters = parameter_names(member);
                     members.insert(
                         format!("{api}.{name}"),
                         Member {
@@ -379,6 +375,33 @@ impl Catalogue {
         apis.dedup();
         apis
     }
+}
+
+/// A member's parameter names in declaration order: the schema's `required` list keeps it
+/// (stored schemas have their `properties` keys sorted), then any optional ones.
+fn parameter_names(member: &Value) -> Vec<String> {
+    let mut names: Vec<String> = member
+        .pointer("/parameters/required")
+        .and_then(Value::as_array)
+        .map(|required| {
+            required
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(properties) = member
+        .pointer("/parameters/properties")
+        .and_then(Value::as_object)
+    {
+        for name in properties.keys() {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+    }
+    names
 }
 
 /// The commands, for completion.
