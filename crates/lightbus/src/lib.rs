@@ -47,6 +47,8 @@
 //!   (`transport::redis::{rpc, result, event, schema}`);
 //! - [`config`]: the configuration file shared with Python Lightbus, and process names;
 //! - [`worker`]: serving registered APIs and running listeners until shutdown;
+//! - [`plugin`]: hooks into the worker's life and every message, and the built-in
+//!   `internal_state` / `internal_metrics` plugins;
 //! - [`cli`]: the `run` command for a service's own binary, and the `lightbus` tool;
 //! - [`testing`]: [`testing::BusMock`], a bus without Redis for users' unit tests.
 
@@ -58,6 +60,7 @@ pub mod config;
 mod error;
 pub mod listener;
 pub mod message;
+pub mod plugin;
 pub mod schema;
 pub mod testing;
 pub mod transport;

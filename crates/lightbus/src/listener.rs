@@ -463,6 +463,22 @@ impl Listeners {
         (state.all.clone(), receiver)
     }
 
+    /// `api.event` of every listener's events, in the order they were added, without
+    /// duplicates.
+    pub(crate) fn event_names(&self) -> Vec<String> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut names: Vec<String> = Vec::new();
+        for spec in &state.all {
+            for (api, event) in &spec.events {
+                let name = format!("{api}.{event}");
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        names
+    }
+
     /// How many listeners are set up.
     pub(crate) fn len(&self) -> usize {
         self.state

@@ -130,7 +130,13 @@ pub async fn run(bus: Bus, args: BenchArgs) -> Result<()> {
             Ok(())
         }
         Scenario::Ping(load) => {
-            let RpcTransportSelector::Redis(rpc) = &bus.config().api("benchmark").rpc_transport;
+            let RpcTransportSelector::Redis(rpc) = &bus.config().api("benchmark").rpc_transport
+            else {
+                return Err(Error::Unknown(
+                    "bench ping measures Redis: the `benchmark` API's rpc_transport is not redis"
+                        .to_owned(),
+                ));
+            };
             let server = RedisServers::default().get(&rpc.url)?;
             let connection = server.dedicated().await?;
             let report = measure("ping", &load, move || {

@@ -20,6 +20,9 @@
 
 pub mod bench;
 pub mod call;
+pub mod inspect;
+pub mod listen;
+pub mod shell;
 pub mod version;
 
 mod schema;
@@ -128,6 +131,12 @@ pub enum Command {
     Call(call::CallArgs),
     /// Print the version (`--long`: and which Python Lightbus it interoperates with).
     Version(version::VersionArgs),
+    /// Consume events as a listener and print each as one JSON line.
+    Listen(listen::ListenArgs),
+    /// Search the events stored on the bus (without consuming them), and watch new ones.
+    Inspect(inspect::InspectArgs),
+    /// An interactive prompt for calling RPCs, with completion from the bus schema.
+    Shell(shell::ShellArgs),
 }
 
 /// The command line of a Lightbus process.
@@ -198,6 +207,9 @@ where
         Command::Bench(args) => bench::run(bus, args).await,
         Command::Call(args) => call::run(bus, args).await,
         Command::Version(_) => Ok(()),
+        Command::Listen(args) => listen::run(bus, args).await,
+        Command::Inspect(args) => inspect::run(bus, args).await,
+        Command::Shell(args) => shell::run(bus, args).await,
     }
 }
 

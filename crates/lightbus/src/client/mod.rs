@@ -54,6 +54,7 @@ struct BusInner {
     listeners: crate::listener::Listeners,
     tasks: tasks::TaskRegistry,
     mock: std::sync::OnceLock<Arc<crate::testing::MockState>>,
+    plugins: crate::plugin::Plugins,
 }
 
 /// An event that was fired: where it landed.
@@ -162,6 +163,10 @@ impl Bus {
         let (return_path, pending) = transports.result.expect_result(&call.id)?;
         call.return_path = return_path;
 
+        let plugins = self.inner.plugins.active();
+        if let Some(plugins) = &plugins {
+            crate::plugin::run_hooks!(plugins, before_rpc_call(self, &call));
+        }
         let started = Instant::now();
         transports
             .rpc
@@ -175,6 +180,9 @@ impl Bus {
                 timeout: transports.rpc_timeout,
             })?
             .ok_or(Error::Closed)?;
+        if let Some(plugins) = &plugins {
+            crate::plugin::run_hooks!(plugins, after_rpc_call(self, &call, &result));
+        }
         tracing::debug!(
             rpc = %call.canonical_name(),
             id = %call.id,
@@ -234,11 +242,15 @@ impl Bus {
             &kwargs,
         )?;
         let kwargs = crate::schema::into_kwargs(kwargs);
-        let message = EventMessage::new(api, event, registered.descriptor.version, kwargs);
+        let mut message = EventMessage::new(api, event, registered.descriptor.version, kwargs);
         if let Some(mock) = self.inner.mock.get() {
             return mock.fire(message);
         }
         let transports = self.inner.transports.for_api(api)?;
+        let plugins = self.inner.plugins.active();
+        if let Some(plugins) = &plugins {
+            crate::plugin::run_hooks!(plugins, before_event_fire(self, &message));
+        }
         let native_id = tokio::time::timeout(
             transports.event_fire_timeout,
             transports.event.send_event(&message),
@@ -251,6 +263,10 @@ impl Bus {
             ))
         })??;
         tracing::debug!(event = %message.canonical_name(), id = %message.id, %native_id, "fired");
+        if let Some(plugins) = &plugins {
+            message.native_id = Some(native_id.clone());
+            crate::plugin::run_hooks!(plugins, after_event_fire(self, &message));
+        }
         Ok(FiredEvent {
             id: message.id,
             native_id,
@@ -299,6 +315,11 @@ impl Bus {
     /// The event listeners set up on this bus (see [`crate::listener`]).
     pub(crate) fn listeners(&self) -> &crate::listener::Listeners {
         &self.inner.listeners
+    }
+
+    /// The plugins added to this bus (see [`crate::plugin`]).
+    pub(crate) fn plugins(&self) -> &crate::plugin::Plugins {
+        &self.inner.plugins
     }
 
     pub(crate) fn transports_for(&self, api: &str) -> Result<Arc<ApiTransports>> {
@@ -455,7 +476,7 @@ impl BusBuilder {
         for path in &self.local_schemas {
             schema.load_local(path)?;
         }
-        Ok(Bus {
+        let bus = Bus {
             inner: Arc::new(BusInner {
                 transports,
                 schema,
@@ -466,8 +487,11 @@ impl BusBuilder {
                 listeners: Default::default(),
                 tasks: Default::default(),
                 mock: Default::default(),
+                plugins: Default::default(),
             }),
-        })
+        };
+        crate::plugin::install_builtin(&bus)?;
+        Ok(bus)
     }
 }
 

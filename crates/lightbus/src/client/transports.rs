@@ -5,9 +5,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::{
-    seconds, Config, EventTransportSelector, ResultTransportSelector, RpcTransportSelector,
+    seconds, Config, EventTransportSelector, RedisResultConfig, ResultTransportSelector,
+    RpcTransportSelector,
 };
 use crate::error::Result;
+use crate::transport::memory::event::MemoryEventTransport;
+use crate::transport::memory::result::MemoryResultTransport;
+use crate::transport::memory::rpc::MemoryRpcTransport;
 use crate::transport::redis::event::RedisEventTransport;
 use crate::transport::redis::result::RedisResultTransport;
 use crate::transport::redis::rpc::RedisRpcTransport;
@@ -69,12 +73,43 @@ impl Transports {
 
     fn build(&self, api: &str) -> Result<ApiTransports> {
         let config = self.config.api(api);
-        let RpcTransportSelector::Redis(rpc_config) = &config.rpc_transport;
-        let ResultTransportSelector::Redis(result_config) = &config.result_transport;
-        let EventTransportSelector::Redis(event_config) = &config.event_transport;
+        let rpc_timeout = config.rpc_timeout();
+        let (rpc, call_expiry): (Arc<dyn RpcTransport>, Duration) = match &config.rpc_transport {
+            RpcTransportSelector::Redis(rpc_config) => (
+                Arc::new(RedisRpcTransport::new(
+                    self.servers.get(&rpc_config.url)?,
+                    rpc_config.clone(),
+                )),
+                seconds(rpc_config.rpc_timeout).max(rpc_timeout),
+            ),
+            RpcTransportSelector::Memory(memory) => {
+                (Arc::new(MemoryRpcTransport::new(memory)), rpc_timeout)
+            }
+        };
+        let result: Arc<dyn ResultTransport> = match &config.result_transport {
+            ResultTransportSelector::Redis(result_config) => self.redis_results(result_config)?,
+            ResultTransportSelector::Memory(memory) => Arc::new(MemoryResultTransport::new(memory)),
+        };
+        let event: Arc<dyn EventTransport> = match &config.event_transport {
+            EventTransportSelector::Redis(event_config) => Arc::new(RedisEventTransport::new(
+                self.servers.get(&event_config.url)?,
+                event_config.clone(),
+            )),
+            EventTransportSelector::Memory(memory) => Arc::new(MemoryEventTransport::new(memory)),
+        };
+        Ok(ApiTransports {
+            rpc,
+            result,
+            event,
+            rpc_timeout,
+            call_expiry,
+            event_fire_timeout: seconds(config.event_fire_timeout),
+        })
+    }
 
-        let rpc = RedisRpcTransport::new(self.servers.get(&rpc_config.url)?, rpc_config.clone());
-        let result = {
+    /// The process's Redis result transport for a server (one per URL).
+    fn redis_results(&self, result_config: &RedisResultConfig) -> Result<Arc<dyn ResultTransport>> {
+        let result: Arc<dyn ResultTransport> = {
             let mut results = self
                 .results_by_url
                 .lock()
@@ -90,16 +125,6 @@ impl Transports {
                 }
             }
         };
-        let event =
-            RedisEventTransport::new(self.servers.get(&event_config.url)?, event_config.clone());
-        let rpc_timeout = config.rpc_timeout();
-        Ok(ApiTransports {
-            rpc: Arc::new(rpc),
-            result,
-            event: Arc::new(event),
-            rpc_timeout,
-            call_expiry: seconds(rpc_config.rpc_timeout).max(rpc_timeout),
-            event_fire_timeout: seconds(config.event_fire_timeout),
-        })
+        Ok(result)
     }
 }

@@ -38,8 +38,10 @@
 //! false` (Rust handlers always receive their declared types). The last two are reported by
 //! [`Config::notes`] at start-up.
 //!
-//! Rejected with a message: `serializer`/`deserializer` other than the standard ones, and
-//! transports other than `redis` (upstream's `debug` transports).
+//! Transports: `redis`, or `memory` (in-process, no Redis; upstream's `debug` is read as
+//! `memory`), per API and role, and for `bus.schema.transport`.
+//!
+//! Rejected with a message: `serializer`/`deserializer` other than the standard ones.
 //!
 //! ```
 //! let config = lightbus::config::Config::from_str(
@@ -495,11 +497,58 @@ pub struct RedisSchemaConfig {
     pub connection_parameters: BTreeMap<String, Value>,
 }
 
+/// `memory: {...}` (or upstream's name, `debug`) for RPCs, results and schemas: the
+/// process's in-memory hub (see [`crate::transport::memory`]).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryConfig {
+    /// The hub: buses of one process naming the same namespace share messages.
+    pub namespace: String,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            namespace: crate::transport::memory::DEFAULT_NAMESPACE.to_owned(),
+        }
+    }
+}
+
+/// `event_transport: {memory: {...}}` (or `debug`): events in the process's in-memory hub.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryEventConfig {
+    /// The hub: buses of one process naming the same namespace share events.
+    pub namespace: String,
+    /// How many events a listener takes at once.
+    pub batch_size: usize,
+    /// Seconds an event may stay unacknowledged before another consumer of the group takes
+    /// it over.
+    pub acknowledgement_timeout: f64,
+    /// How many events each API's log keeps; `null` for no limit.
+    pub max_stream_length: Option<u64>,
+}
+
+impl Default for MemoryEventConfig {
+    fn default() -> Self {
+        MemoryEventConfig {
+            namespace: crate::transport::memory::DEFAULT_NAMESPACE.to_owned(),
+            batch_size: 10,
+            acknowledgement_timeout: 60.0,
+            max_stream_length: Some(100_000),
+        }
+    }
+}
+
 macro_rules! transport_selector {
-    ($(#[$doc:meta])* $name:ident, $redis:ty, $nullable:literal) => {
+    (
+        $(#[$doc:meta])* $name:ident, $redis:ty, $nullable:literal, $memory:ty,
+        $memory_nullable:literal
+    ) => {
         $(#[$doc])*
         ///
-        /// Written as a one-key map naming the transport, e.g. `redis: {url: "redis://…"}`.
+        /// Written as a one-key map naming the transport, e.g. `redis: {url: "redis://…"}` or
+        /// `memory: {}` (upstream's `debug: {}` is read as `memory`).
         #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
         #[serde(deny_unknown_fields, rename_all = "snake_case")]
         pub enum $name {
@@ -509,11 +558,28 @@ macro_rules! transport_selector {
                 #[schemars(with = $nullable)]
                 $redis,
             ),
+            /// The process's in-memory hub (no Redis; nothing leaves the process).
+            #[serde(alias = "debug")]
+            Memory(
+                #[serde(default, deserialize_with = "null_as_default")]
+                #[schemars(with = $memory_nullable)]
+                $memory,
+            ),
         }
 
         impl Default for $name {
             fn default() -> Self {
                 $name::Redis(Default::default())
+            }
+        }
+
+        impl $name {
+            /// The Redis settings, if Redis is selected.
+            pub fn redis(&self) -> Option<&$redis> {
+                match self {
+                    $name::Redis(redis) => Some(redis),
+                    $name::Memory(_) => None,
+                }
             }
         }
     };
@@ -532,25 +598,33 @@ transport_selector!(
     /// Which transport carries an API's RPC calls.
     RpcTransportSelector,
     RedisRpcConfig,
-    "Option<RedisRpcConfig>"
+    "Option<RedisRpcConfig>",
+    MemoryConfig,
+    "Option<MemoryConfig>"
 );
 transport_selector!(
     /// Which transport carries an API's RPC results.
     ResultTransportSelector,
     RedisResultConfig,
-    "Option<RedisResultConfig>"
+    "Option<RedisResultConfig>",
+    MemoryConfig,
+    "Option<MemoryConfig>"
 );
 transport_selector!(
     /// Which transport carries an API's events.
     EventTransportSelector,
     RedisEventConfig,
-    "Option<RedisEventConfig>"
+    "Option<RedisEventConfig>",
+    MemoryEventConfig,
+    "Option<MemoryEventConfig>"
 );
 transport_selector!(
     /// Where API schemas are shared.
     SchemaTransportSelector,
     RedisSchemaConfig,
-    "Option<RedisSchemaConfig>"
+    "Option<RedisSchemaConfig>",
+    MemoryConfig,
+    "Option<MemoryConfig>"
 );
 
 /// `redis:` with no value (YAML null) means "all defaults", as upstream.
@@ -758,15 +832,25 @@ impl Config {
                      their declared types; the setting has no effect here"
                 ));
             }
-            let RpcTransportSelector::Redis(rpc) = &api.rpc_transport;
-            let ResultTransportSelector::Redis(result) = &api.result_transport;
-            let EventTransportSelector::Redis(event) = &api.event_transport;
             for (transport, parameters) in [
-                ("rpc_transport", &rpc.connection_parameters),
-                ("result_transport", &result.connection_parameters),
-                ("event_transport", &event.connection_parameters),
+                (
+                    "rpc_transport",
+                    api.rpc_transport.redis().map(|c| &c.connection_parameters),
+                ),
+                (
+                    "result_transport",
+                    api.result_transport
+                        .redis()
+                        .map(|c| &c.connection_parameters),
+                ),
+                (
+                    "event_transport",
+                    api.event_transport
+                        .redis()
+                        .map(|c| &c.connection_parameters),
+                ),
             ] {
-                if !parameters.is_empty() {
+                if parameters.is_some_and(|parameters| !parameters.is_empty()) {
                     notes.push(format!(
                         "apis.{name}.{transport}.redis.connection_parameters is ignored: \
                          connections are multiplexed (one per server and role), not pooled"
@@ -774,8 +858,8 @@ impl Config {
                 }
             }
         }
-        let SchemaTransportSelector::Redis(schema) = &self.file.bus.schema.transport;
-        if !schema.connection_parameters.is_empty() {
+        let schema = self.file.bus.schema.transport.redis();
+        if schema.is_some_and(|schema| !schema.connection_parameters.is_empty()) {
             notes.push(
                 "bus.schema.transport.redis.connection_parameters is ignored: connections \
                  are multiplexed, not pooled"
@@ -880,9 +964,25 @@ fn check_file(file: &ConfigFile, origin: &str) -> Result<(), ConfigError> {
                 ));
             }
         }
-        let RpcTransportSelector::Redis(rpc) = &api.rpc_transport;
-        let ResultTransportSelector::Redis(result) = &api.result_transport;
-        let EventTransportSelector::Redis(event) = &api.event_transport;
+        // A memory transport has none of the Redis settings: its defaults pass every check.
+        let (default_rpc, default_result, default_event) = Default::default();
+        let rpc: &RedisRpcConfig = api.rpc_transport.redis().unwrap_or(&default_rpc);
+        let result: &RedisResultConfig = api.result_transport.redis().unwrap_or(&default_result);
+        let event: &RedisEventConfig = api.event_transport.redis().unwrap_or(&default_event);
+        if let EventTransportSelector::Memory(memory) = &api.event_transport {
+            if memory.batch_size == 0 {
+                return Err(invalid(
+                    format!("apis.{name}.event_transport.memory.batch_size"),
+                    "expected at least 1",
+                ));
+            }
+            if !positive_seconds(memory.acknowledgement_timeout) {
+                return Err(invalid(
+                    format!("apis.{name}.event_transport.memory.acknowledgement_timeout"),
+                    "expected a positive number of seconds",
+                ));
+            }
+        }
         let serializers = [
             (
                 "rpc_transport.redis",
@@ -1013,9 +1113,10 @@ fn check_file(file: &ConfigFile, origin: &str) -> Result<(), ConfigError> {
              ttl * 0.8)",
         ));
     }
-    let SchemaTransportSelector::Redis(schema_redis) = &schema.transport;
-    check_redis_url(&schema_redis.url)
-        .map_err(|m| invalid("bus.schema.transport.redis.url".to_owned(), &m))?;
+    if let Some(schema_redis) = schema.transport.redis() {
+        check_redis_url(&schema_redis.url)
+            .map_err(|m| invalid("bus.schema.transport.redis.url".to_owned(), &m))?;
+    }
     let ping = file.plugins.internal_state.ping_interval;
     if !positive_seconds(ping) {
         return Err(invalid(

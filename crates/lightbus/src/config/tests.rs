@@ -17,12 +17,12 @@ fn defaults_match_upstream() {
     assert_eq!(api.event_fire_timeout, 5.0);
     assert!(api.validate.incoming() && api.validate.outgoing());
     assert!(!api.strict_validation && api.cast_values);
-    let RpcTransportSelector::Redis(rpc) = &api.rpc_transport;
+    let rpc = api.rpc_transport.redis().expect("redis is selected");
     assert_eq!(rpc.url, DEFAULT_REDIS_URL);
     assert_eq!(rpc.batch_size, 10);
-    let ResultTransportSelector::Redis(result) = &api.result_transport;
+    let result = api.result_transport.redis().expect("redis is selected");
     assert_eq!(result.result_ttl, 60);
-    let EventTransportSelector::Redis(event) = &api.event_transport;
+    let event = api.event_transport.redis().expect("redis is selected");
     assert_eq!(event.max_stream_length, Some(100_000));
     assert_eq!(event.stream_use, StreamUse::PerApi);
     assert_eq!(event.acknowledgement_timeout, 60.0);
@@ -54,11 +54,19 @@ apis:
     assert_eq!(config.api("auth").rpc_timeout, 0.5);
     // Not inherited from `default`: the built-in default applies.
     assert_eq!(config.api("auth").event_fire_timeout, 5.0);
-    let RpcTransportSelector::Redis(rpc) = &config.api("auth").rpc_transport;
+    let rpc = config
+        .api("auth")
+        .rpc_transport
+        .redis()
+        .expect("redis is selected");
     assert_eq!(rpc.url, DEFAULT_REDIS_URL);
     // APIs without an entry use `default`.
     assert_eq!(config.api("billing").rpc_timeout, 2.0);
-    let RpcTransportSelector::Redis(rpc) = &config.api("billing").rpc_transport;
+    let rpc = config
+        .api("billing")
+        .rpc_transport
+        .redis()
+        .expect("redis is selected");
     assert_eq!(rpc.url, "redis://other:6380/1");
 }
 
@@ -76,7 +84,7 @@ fn json_and_yaml_have_the_same_structure() {
     assert_eq!(config.bus().schema.ttl, 30);
     let api = config.api("anything");
     assert!(!api.validate.incoming() && api.validate.outgoing());
-    let EventTransportSelector::Redis(event) = &api.event_transport;
+    let event = api.event_transport.redis().expect("redis is selected");
     assert_eq!(event.stream_use, StreamUse::PerEvent);
     assert_eq!(event.batch_size, 50);
     assert!(config.plugins().internal_state.enabled);
@@ -87,13 +95,68 @@ fn json_and_yaml_have_the_same_structure() {
 }
 
 #[test]
+fn memory_transports_are_selected_by_name_or_upstreams_debug() {
+    let config = Config::from_str(
+        r#"
+bus:
+  schema:
+    transport: {memory: {namespace: tests}}
+apis:
+  default:
+    rpc_transport: {memory: {}}
+    result_transport: {debug: {}}
+    event_transport:
+      memory: {batch_size: 50, max_stream_length: null}
+"#,
+        "memory.yaml",
+    )
+    .expect("valid config");
+    let api = config.api("auth");
+    match &api.rpc_transport {
+        RpcTransportSelector::Memory(memory) => assert_eq!(memory.namespace, "default"),
+        other => panic!("expected memory, got {other:?}"),
+    }
+    assert!(matches!(
+        api.result_transport,
+        ResultTransportSelector::Memory(_)
+    ));
+    match &api.event_transport {
+        EventTransportSelector::Memory(memory) => {
+            assert_eq!(memory.batch_size, 50);
+            assert_eq!(memory.max_stream_length, None);
+            assert_eq!(memory.acknowledgement_timeout, 60.0);
+        }
+        other => panic!("expected memory, got {other:?}"),
+    }
+    assert!(api.event_transport.redis().is_none());
+    match &config.bus().schema.transport {
+        SchemaTransportSelector::Memory(memory) => assert_eq!(memory.namespace, "tests"),
+        other => panic!("expected memory, got {other:?}"),
+    }
+    // A bare `memory:` means its defaults, as a bare `redis:` does.
+    let config = Config::from_str(
+        "apis:\n  default:\n    rpc_transport:\n      memory:\n",
+        "m.yaml",
+    )
+    .expect("valid config");
+    assert!(matches!(
+        config.api("x").rpc_transport,
+        RpcTransportSelector::Memory(_)
+    ));
+}
+
+#[test]
 fn a_bare_transport_name_means_its_defaults() {
     let config = Config::from_str(
         "apis:\n  default:\n    rpc_transport:\n      redis:\n",
         "b.yaml",
     )
     .expect("valid config");
-    let RpcTransportSelector::Redis(rpc) = &config.api("x").rpc_transport;
+    let rpc = config
+        .api("x")
+        .rpc_transport
+        .redis()
+        .expect("redis is selected");
     assert_eq!(rpc.url, DEFAULT_REDIS_URL);
 }
 
@@ -265,7 +328,7 @@ fn every_upstream_key_is_read() {
     assert_eq!(bus.log_level, LogLevel::Debug);
     assert!(!bus.schema.human_readable);
     assert_eq!(bus.schema.ttl, 15);
-    let SchemaTransportSelector::Redis(schema) = &bus.schema.transport;
+    let schema = bus.schema.transport.redis().expect("redis is selected");
     assert_eq!(schema.url, "redis://schema-host:6379/2");
     assert_eq!(schema.connection_parameters["maxsize"], 10);
 
@@ -276,19 +339,19 @@ fn every_upstream_key_is_read() {
     assert!(api.validate.incoming() && !api.validate.outgoing());
     assert!(api.strict_validation && !api.cast_values);
 
-    let RpcTransportSelector::Redis(rpc) = &api.rpc_transport;
+    let rpc = api.rpc_transport.redis().expect("redis is selected");
     assert_eq!(rpc.url, "redis://rpc-host:6379/1");
     assert_eq!(rpc.batch_size, 20);
     assert_eq!(rpc.rpc_timeout, 9.0);
     assert_eq!(rpc.rpc_retry_delay, 2.0);
     assert_eq!(rpc.consumption_restart_delay, 3.0);
 
-    let ResultTransportSelector::Redis(result) = &api.result_transport;
+    let result = api.result_transport.redis().expect("redis is selected");
     assert_eq!(result.url, "redis://result-host:6379/1");
     assert_eq!(result.result_ttl, 120);
     assert_eq!(result.rpc_timeout, 11.0);
 
-    let EventTransportSelector::Redis(event) = &api.event_transport;
+    let event = api.event_transport.redis().expect("redis is selected");
     assert_eq!(event.url, "redis://event-host:6379/1");
     assert_eq!(event.service_name.as_deref(), Some("event-service"));
     assert_eq!(event.consumer_name.as_deref(), Some("event-consumer"));
@@ -414,7 +477,19 @@ fn every_range_error_names_its_key() {
         ("validate: {sideways: true}", "apis.x.validate"),
         ("strict_validation: 1", "apis.x.strict_validation"),
         ("cast_values: 'yes please'", "apis.x.cast_values"),
-        ("event_transport: {debug: {}}", "apis.x.event_transport"),
+        ("event_transport: {kafka: {}}", "apis.x.event_transport"),
+        (
+            "event_transport: {memory: {batch_size: 0}}",
+            "apis.x.event_transport.memory.batch_size",
+        ),
+        (
+            "event_transport: {debug: {acknowledgement_timeout: 0}}",
+            "apis.x.event_transport.memory.acknowledgement_timeout",
+        ),
+        (
+            "rpc_transport: {memory: {url: 'redis://x'}}",
+            "apis.x.rpc_transport.memory.url",
+        ),
     ];
     for (line, expected) in api_cases {
         let yaml = format!("apis:\n  x:\n    {line}\n");

@@ -90,11 +90,20 @@ pub(crate) fn bus_schema_for(
     servers: &crate::transport::redis::RedisServers,
 ) -> crate::Result<BusSchema> {
     let settings = &config.bus().schema;
-    let crate::config::SchemaTransportSelector::Redis(redis) = &settings.transport;
-    let transport =
-        crate::transport::redis::schema::RedisSchemaTransport::new(servers.get(&redis.url)?, redis);
+    let transport: std::sync::Arc<dyn crate::transport::SchemaTransport> = match &settings.transport
+    {
+        crate::config::SchemaTransportSelector::Redis(redis) => {
+            std::sync::Arc::new(crate::transport::redis::schema::RedisSchemaTransport::new(
+                servers.get(&redis.url)?,
+                redis,
+            ))
+        }
+        crate::config::SchemaTransportSelector::Memory(memory) => std::sync::Arc::new(
+            crate::transport::memory::schema::MemorySchemaTransport::new(memory),
+        ),
+    };
     Ok(BusSchema::new(
-        std::sync::Arc::new(transport),
+        transport,
         std::time::Duration::from_secs(settings.ttl),
         settings.human_readable,
     ))

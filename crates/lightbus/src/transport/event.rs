@@ -35,6 +35,9 @@ pub struct ConsumeRequest {
     pub service_name: String,
     /// This process's name, the consumer's name (the configuration may override it).
     pub process_name: String,
+    /// How many entries one read takes, overriding the transport's `batch_size` (for
+    /// consumers such as `lightbus listen` that settle whole batches at once).
+    pub batch_size: Option<usize>,
 }
 
 /// A listener's supply of events from one API.

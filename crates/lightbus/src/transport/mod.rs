@@ -8,13 +8,14 @@
 //! Each API picks its transports in the configuration (`rpc_transport`, `result_transport`,
 //! `event_transport`; schemas use `bus.schema.transport`). [`redis`] implements every role
 //! over Redis exactly as Python Lightbus 1.1 does, so processes of either language share a
-//! bus.
+//! bus. [`memory`] implements every role inside one process, with no Redis.
 //!
 //! Guarantees: RPCs are delivered at most once (a call that expired in the queue is dropped
 //! unexecuted); results are delivered to exactly the return path the call names; events are
 //! delivered at least once to every listener (see [`event`]).
 
 pub mod event;
+pub mod memory;
 pub mod redis;
 
 use std::time::Duration;

@@ -157,6 +157,7 @@ impl EventListeners {
                 since: spec.since.clone(),
                 service_name: self.bus.service_name().to_owned(),
                 process_name: self.bus.process_name().to_owned(),
+                batch_size: None,
             });
             let handle = loops.spawn(consume(
                 running.clone(),
@@ -310,6 +311,13 @@ async fn handle(
     let message = &delivery.message;
     let event = message.canonical_name();
     let native_id = message.native_id.clone().unwrap_or_default();
+    let plugins = listener.bus.plugins().active();
+    if let Some(plugins) = &plugins {
+        crate::plugin::run_hooks!(
+            plugins,
+            before_event_handling(&listener.bus, &spec.name, message)
+        );
+    }
     let started = Instant::now();
     // An event that breaks its schema is treated as a handler failure: the listener's
     // on_error policy decides what happens to it.
@@ -318,6 +326,12 @@ async fn handle(
         Err(error) => HandlerOutcome::Failed(error.to_string()),
     };
     let elapsed = started.elapsed();
+    let failure = match &outcome {
+        HandlerOutcome::Handled => None,
+        HandlerOutcome::Failed(text) | HandlerOutcome::Rejected(text) => {
+            plugins.as_ref().map(|_| text.clone())
+        }
+    };
     let settlement = match outcome {
         HandlerOutcome::Handled => {
             tracing::info!(
@@ -390,6 +404,12 @@ async fn handle(
             "cannot settle {event} (stream entry {native_id}): {error}; it will be delivered again"
         );
         unsettled.store(true, Ordering::SeqCst);
+    }
+    if let Some(plugins) = &plugins {
+        crate::plugin::run_hooks!(
+            plugins,
+            after_event_handling(&listener.bus, &spec.name, message, failure.as_deref())
+        );
     }
 }
 

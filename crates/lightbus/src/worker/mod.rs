@@ -125,6 +125,7 @@ impl Worker {
         self.log_startup();
         self.bus.run_hooks(false).await?;
         crate::schema::publish_at_start(&self.bus).await;
+        crate::plugin::worker_stage(&self.bus, crate::plugin::WorkerStage::BeforeStart).await?;
 
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(crate::schema::keep_fresh(self.bus.clone(), stop.clone()));
@@ -152,6 +153,14 @@ impl Worker {
             self::tasks::log_disabled(&self.bus);
         }
 
+        if let Err(error) =
+            crate::plugin::worker_stage(&self.bus, crate::plugin::WorkerStage::AfterStart).await
+        {
+            stop.cancel();
+            while tasks.join_next().await.is_some() {}
+            return Err(error);
+        }
+
         // A component that returns `Ok` has nothing (left) to do, e.g. RPC serving without
         // registered APIs; the worker keeps running the others until the shutdown signal.
         tokio::pin!(shutdown);
@@ -174,6 +183,8 @@ impl Worker {
                 },
             }
         };
+        let _ =
+            crate::plugin::worker_stage(&self.bus, crate::plugin::WorkerStage::BeforeStop).await;
         stop.cancel();
         while let Some(finished) = tasks.join_next().await {
             if let Ok(Err(error)) = finished {
@@ -181,6 +192,7 @@ impl Worker {
             }
         }
         self.bus.run_hooks(true).await?;
+        let _ = crate::plugin::worker_stage(&self.bus, crate::plugin::WorkerStage::AfterStop).await;
         tracing::info!("worker stopped");
         outcome
     }

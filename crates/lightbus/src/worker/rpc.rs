@@ -158,6 +158,10 @@ impl RpcServer {
                 return;
             }
         }
+        let plugins = self.bus.plugins().active();
+        if let Some(plugins) = &plugins {
+            crate::plugin::run_hooks!(plugins, before_rpc_execution(&self.bus, &call));
+        }
         let started = Instant::now();
         let outcome = self.dispatch(&call).await;
         let elapsed = started.elapsed();
@@ -178,6 +182,9 @@ impl RpcServer {
         if let Err(error) = retry_transient(|| transports.result.send_result(&call, &result)).await
         {
             tracing::error!(rpc = %name, id = %call.id, "cannot send the result: {error}");
+        }
+        if let Some(plugins) = &plugins {
+            crate::plugin::run_hooks!(plugins, after_rpc_execution(&self.bus, &call, &result));
         }
     }
 

@@ -65,7 +65,7 @@ impl GroupSpec {
                 streams.push(stream);
             }
         }
-        let batch_size = config.batch_size.max(1);
+        let batch_size = request.batch_size.unwrap_or(config.batch_size).max(1);
         let acknowledgement_timeout = seconds(config.acknowledgement_timeout);
         GroupSpec {
             group: group_name(&service, &request.listener_name),
@@ -576,6 +576,7 @@ mod tests {
             since: Since::New,
             service_name: "mail".into(),
             process_name: "mail-1".into(),
+            batch_size: None,
         }
     }
 

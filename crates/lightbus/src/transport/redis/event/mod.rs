@@ -59,6 +59,44 @@ pub fn group_name(service_name: &str, listener_name: &str) -> String {
     format!("{service_name}-{listener_name}")
 }
 
+/// One stream entry read without a consumer group (by `lightbus inspect`): its id and its
+/// fields (`None` for an entry deleted meanwhile).
+pub(crate) type ReadEntry = (String, Option<Vec<(Vec<u8>, Vec<u8>)>>);
+
+/// The entries of an `XRANGE` / `XREVRANGE` reply; an error describes an unexpected shape.
+pub(crate) fn range_reply(reply: redis::Value) -> std::result::Result<Vec<ReadEntry>, String> {
+    Ok(reply::entries(reply)?
+        .into_iter()
+        .map(|entry| (entry.id, entry.fields))
+        .collect())
+}
+
+/// The entries of an `XREAD` reply, per stream.
+pub(crate) fn read_reply(
+    reply: redis::Value,
+) -> std::result::Result<Vec<(String, Vec<ReadEntry>)>, String> {
+    Ok(reply::streams(reply)?
+        .into_iter()
+        .map(|(stream, entries)| {
+            let entries = entries
+                .into_iter()
+                .map(|entry| (entry.id, entry.fields))
+                .collect();
+            (stream, entries)
+        })
+        .collect())
+}
+
+/// The smallest stream id after `id`, if `id` is one.
+pub(crate) fn id_after(id: &str) -> Option<String> {
+    reply::next_id(id)
+}
+
+/// A stream id as numbers, for ordering.
+pub(crate) fn id_order(id: &str) -> Option<(u64, u64)> {
+    reply::parse_id(id)
+}
+
 /// Fires and consumes events through Redis streams.
 pub struct RedisEventTransport {
     server: Arc<RedisServer>,
