@@ -94,7 +94,8 @@ def write_config(directory, url):
         "apis:\n  default:\n    validate: false\n"
         "    rpc_transport: {redis: {url: \"%s\"}}\n"
         "    result_transport: {redis: {url: \"%s\"}}\n"
-        "    event_transport: {redis: {url: \"%s\"}}\n" % (url, url, url, url))
+        "    event_transport: {redis: {url: \"%s\", max_stream_length: null}}\n"
+        % (url, url, url, url))
     return path
 
 
@@ -188,13 +189,15 @@ class Bench:
         process = subprocess.Popen([str(self.peer_lightbus), "run"], env=env, cwd=PEER_DIR,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            process.wait(timeout=600)
+            process.wait(timeout=120)
         except subprocess.TimeoutExpired:
             process.kill()
-            raise SystemExit("the Python listener did not finish")
+            self.log("the Python listener did not finish within 120 s; its row is left empty")
+            return None
         elapsed = time.perf_counter() - started
         if not result.exists():
-            raise SystemExit("the Python listener wrote no result")
+            self.log("the Python listener wrote no result; its row is left empty")
+            return None
         return {"requests": count, "seconds": elapsed, "per_sec": count / elapsed}
 
     def fill_stream(self, count):
@@ -252,8 +255,9 @@ class Bench:
             ("fire 64 concurrent (events/s)", None, rust_fire64["per_sec"],
              rust_fire64["per_sec"] / py_fire["per_sec"],
              "≥ 150,000 and ≥ 100× Python sequential"),
-            ("listen, backlog (events/s)", py_listen["per_sec"], rust_listen["per_sec"],
-             rust_listen["per_sec"] / py_listen["per_sec"], "≥ 50,000 and ≥ 50× Python"),
+            ("listen, backlog (events/s)", py_listen and py_listen["per_sec"],
+             rust_listen["per_sec"], py_listen and rust_listen["per_sec"] / py_listen["per_sec"],
+             "≥ 50,000 and ≥ 50× Python"),
             ("idle worker RSS (MB)", py_idle_rss, idle_rss, None, "≤ 15"),
             ("worker ready to serve (ms)", py_ready_s * 1000, ready_s * 1000, None, "≤ 100"),
         ]
@@ -264,7 +268,7 @@ class Bench:
             "fire 64 concurrent (events/s)": rust_fire64["per_sec"] >= 150000
             and rust_fire64["per_sec"] / py_fire["per_sec"] >= 100,
             "listen, backlog (events/s)": rust_listen["per_sec"] >= 50000
-            and rust_listen["per_sec"] / py_listen["per_sec"] >= 50,
+            and py_listen is not None and rust_listen["per_sec"] / py_listen["per_sec"] >= 50,
             "idle worker RSS (MB)": idle_rss <= 15,
             "worker ready to serve (ms)": ready_s <= 0.1,
         }
