@@ -32,6 +32,7 @@ mod validate;
 pub use encode::to_python_json;
 pub use generate::api_schema;
 pub(crate) use keeper::{keep_fresh, publish_at_start};
+pub(crate) use store::validation_enabled;
 pub use store::BusSchema;
 pub use validate::{ApiSchema, Direction, SchemaError, Target, ValidationError};
 

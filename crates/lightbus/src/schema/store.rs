@@ -265,11 +265,7 @@ impl BusSchema {
         member: &str,
         value: &Value,
     ) -> Result<()> {
-        let enabled = match direction {
-            Direction::Incoming => config.validate.incoming(),
-            Direction::Outgoing => config.validate.outgoing(),
-        };
-        if !enabled {
+        if !validation_enabled(config, direction) {
             return Ok(());
         }
         if let Some(schema) = self.get_in_process(api) {
@@ -293,11 +289,7 @@ impl BusSchema {
         member: &str,
         value: &Value,
     ) -> Result<()> {
-        let enabled = match direction {
-            Direction::Incoming => config.validate.incoming(),
-            Direction::Outgoing => config.validate.outgoing(),
-        };
-        if !enabled {
+        if !validation_enabled(config, direction) {
             return Ok(());
         }
         match self.get(api) {
@@ -357,4 +349,12 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether `config` asks for validation of messages going in `direction`.
+pub(crate) fn validation_enabled(config: &ApiConfig, direction: Direction) -> bool {
+    match direction {
+        Direction::Incoming => config.validate.incoming(),
+        Direction::Outgoing => config.validate.outgoing(),
+    }
 }

@@ -417,7 +417,8 @@ async fn handle(
 /// configuration asks for incoming validation.
 async fn validate_incoming(bus: &Bus, message: &EventMessage) -> Result<()> {
     let config = bus.config().api(&message.api_name);
-    if !config.validate.incoming() {
+    // Checked here as well, to skip copying the parameters when validation is off.
+    if !crate::schema::validation_enabled(config, Direction::Incoming) {
         return Ok(());
     }
     let kwargs = serde_json::Value::Object(message.kwargs.clone());
