@@ -45,4 +45,6 @@ def _on_fire_me(event_message):
 # At module level, not in an on_start hook: Lightbus 1.1.2 runs synchronous hooks on a
 # thread with a client of its own, where a listener set up is silently lost.
 if _expected:
-    bus.benchmark.fire_me.listen(_on_fire_me, listener_name="bench")
+    # `since: "0"` reads the backlog from the stream's start (the option reaches the Redis
+    # transport's consume()).
+    bus.benchmark.fire_me.listen(_on_fire_me, listener_name="bench", bus_options={"since": "0"})
