@@ -168,18 +168,23 @@ impl Bus {
             crate::plugin::run_hooks!(plugins, before_rpc_call(self, &call));
         }
         let started = Instant::now();
-        transports
-            .rpc
-            .send_call(&call, transports.call_expiry)
-            .await?;
-        let result = tokio::time::timeout(transports.rpc_timeout, pending.wait())
+        // One deadline bounds sending and waiting alike. Its timer is registered before the
+        // send's own, so the runtime's timer wheel needs no extra wake-up per call (measured:
+        // a timer armed after the send cost an eventfd write and an epoll round each call).
+        let send_and_wait = async {
+            transports
+                .rpc
+                .send_call(&call, transports.call_expiry)
+                .await?;
+            pending.wait().await.ok_or(Error::Closed)
+        };
+        let result = tokio::time::timeout(transports.rpc_timeout, send_and_wait)
             .await
             .map_err(|_| Error::Timeout {
                 api: api.to_owned(),
                 procedure: procedure.to_owned(),
                 timeout: transports.rpc_timeout,
-            })?
-            .ok_or(Error::Closed)?;
+            })??;
         if let Some(plugins) = &plugins {
             crate::plugin::run_hooks!(plugins, after_rpc_call(self, &call, &result));
         }
