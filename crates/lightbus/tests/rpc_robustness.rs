@@ -490,3 +490,43 @@ async fn shutdown_stops_taking_calls_but_answers_the_one_in_flight() {
         "the late call is still queued"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_popped_while_the_worker_stops_is_still_executed() {
+    let redis = TestRedis::start();
+    let config = redis.config().rpc_timeout(30.0).write();
+    let (server, recorded, _gate) = ledger_server(&config);
+    let mut worker = RunningWorker::serve(server);
+    eventually("the worker waits on its queue", || {
+        redis.clients_running("blmpop") == 1
+    })
+    .await;
+
+    // The worker's pop is still blocked in Redis when the stop arrives; a call pushed now
+    // is taken by that pop. Dropping the pop's reply would lose the call; the worker must
+    // run it (or, had the pop already ended, leave it queued).
+    worker.signal_shutdown();
+    let call = RpcMessage::new(
+        "ledger",
+        "record",
+        kwargs(json!({"entry": "at shutdown"})),
+        "redis+key://test:shutdown-result".into(),
+    );
+    push_call(&redis, &call, true);
+    worker.shutdown().await.expect("the worker stops cleanly");
+
+    let executed = entries(&recorded) == [json!("at shutdown")];
+    let queued = redis.list_len("ledger:rpc_queue") == 1;
+    assert!(
+        executed != queued,
+        "the call must be executed or still queued, exactly one of them \
+         (executed: {executed}, queued: {queued})"
+    );
+    if executed {
+        assert_eq!(
+            redis.list_len("test:shutdown-result"),
+            1,
+            "an executed call is answered"
+        );
+    }
+}

@@ -39,19 +39,28 @@ pub trait RpcTransport: Send + Sync + 'static {
     /// Starts receiving calls for `apis` (worker side).
     fn consumer(&self, apis: Vec<String>) -> Box<dyn RpcConsumer>;
 
-    /// Claims a received call for execution. `false` means it expired while queued and must
-    /// be dropped unexecuted (this is what makes RPCs at-most-once).
-    fn claim<'a>(&'a self, call: &'a RpcMessage) -> BoxFuture<'a, Result<bool>>;
-
     /// A short description for logs, e.g. `redis://127.0.0.1:6379/0`.
     fn describe(&self) -> String;
 }
 
 /// A worker's stream of incoming calls.
+///
+/// Every call it returns is *claimed*: it had not expired, and no other worker will run it.
+/// Calls that expired while queued are dropped unexecuted (with a warning) before they are
+/// returned: this is what makes RPCs at-most-once.
 pub trait RpcConsumer: Send {
     /// Waits up to `wait` for calls and returns up to `max` of them (empty on timeout, so the
-    /// worker can check for shutdown between waits).
+    /// worker can check for shutdown between waits). The worker must have room to run all
+    /// `max` at once: a consumer may start waiting for the next batch, of at most the room
+    /// left (`max` minus the calls returned), before it returns this one.
+    ///
+    /// Not cancellation-safe: calls taken off the queue by a dropped future are lost, so
+    /// await it to the end (it returns within about `wait`).
     fn next_batch(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<RpcMessage>>>;
+
+    /// Stops consuming: returns the (claimed) calls of a wait already under way, if any,
+    /// and starts no other. Call it at shutdown so that no call taken off a queue is lost.
+    fn finish(&mut self) -> BoxFuture<'_, Result<Vec<RpcMessage>>>;
 }
 
 /// Carries results from workers back to callers.

@@ -1,9 +1,11 @@
 //! Serving RPCs: take calls off the queues, claim, execute concurrently, answer.
 //!
-//! One consumer loop per registered API pops calls in batches sized to the free execution
-//! slots, re-arms its blocking pop at once, and hands each call to its own task. The task
-//! claims the call (dropping it if it expired), runs the handler with panics caught, and
-//! sends the result. A semaphore bounds how many calls run at once.
+//! One consumer loop per registered API takes calls in batches sized to the free execution
+//! slots (the transport claims them, dropping expired ones, and is already waiting for the
+//! next batch) and hands each call to its own task, which runs the handler with panics
+//! caught and sends the result. A semaphore bounds how many calls run at once. At shutdown
+//! the loop collects a batch still in flight and runs it, so no call taken off a queue is
+//! lost.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -88,18 +90,16 @@ impl RpcServer {
         loop {
             // Wait for at least one free slot before taking calls off the queue.
             let first = tokio::select! {
-                () = stop.cancelled() => return,
+                () = stop.cancelled() => break,
                 permit = self.slots.clone().acquire_owned() => match permit {
                     Ok(permit) => permit,
-                    Err(_) => return,
+                    Err(_) => break,
                 },
             };
             let room = 1 + self.slots.available_permits();
-            let batch = tokio::select! {
-                () = stop.cancelled() => return,
-                batch = consumer.next_batch(room, POLL_WAIT) => batch,
-            };
-            let calls = match batch {
+            // Not raced against `stop`: calls already taken off the queue must not be
+            // dropped with the future. A batch arrives within POLL_WAIT anyway.
+            let calls = match consumer.next_batch(room, POLL_WAIT).await {
                 Ok(calls) => {
                     if failing {
                         tracing::info!(api = %api, "reconnected: serving RPCs again");
@@ -114,29 +114,49 @@ impl RpcServer {
                     failing = true;
                     drop(first);
                     tokio::select! {
-                        () = stop.cancelled() => return,
+                        () = stop.cancelled() => break,
                         () = tokio::time::sleep(delay) => continue,
                     }
                 }
             };
-            let mut first = Some(first);
-            for call in calls {
-                let permit = match first.take() {
-                    Some(permit) => permit,
-                    None => match self.slots.clone().acquire_owned().await {
-                        Ok(permit) => permit,
-                        Err(_) => return,
-                    },
-                };
-                let server = self.clone();
-                let transports = transports.clone();
-                self.in_flight
-                    .spawn(async move { server.execute(call, transports, permit).await });
+            if !self.start_all(calls, Some(first), &transports).await || stop.is_cancelled() {
+                break;
             }
+        }
+        // A pop sent before the stop may still bring calls: they are claimed, so run them.
+        match consumer.finish().await {
+            Ok(calls) => {
+                self.start_all(calls, None, &transports).await;
+            }
+            Err(error) => tracing::warn!(api = %api, "while stopping RPC consumption: {error}"),
         }
     }
 
-    /// Claims, runs and answers one call.
+    /// Starts executing `calls`, each with a slot of its own (`first`, if given, is used
+    /// first). Returns `false` if the slots were closed.
+    async fn start_all(
+        self: &Arc<Self>,
+        calls: Vec<RpcMessage>,
+        mut first: Option<OwnedSemaphorePermit>,
+        transports: &Arc<ApiTransports>,
+    ) -> bool {
+        for call in calls {
+            let permit = match first.take() {
+                Some(permit) => permit,
+                None => match self.slots.clone().acquire_owned().await {
+                    Ok(permit) => permit,
+                    Err(_) => return false,
+                },
+            };
+            let server = self.clone();
+            let transports = transports.clone();
+            self.in_flight
+                .spawn(async move { server.execute(call, transports, permit).await });
+        }
+        true
+    }
+
+    /// Runs and answers one (claimed) call.
     async fn execute(
         &self,
         call: RpcMessage,
@@ -144,20 +164,6 @@ impl RpcServer {
         _permit: OwnedSemaphorePermit,
     ) {
         let name = call.canonical_name();
-        // Retrying a claim is safe: the expiry key is deleted by at most one claimer, so a
-        // retry can only turn into a drop, never into a second execution. Without retries,
-        // the first call popped after Redis restarted was lost to the stale shared connection.
-        match retry_transient(|| transports.rpc.claim(&call)).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(rpc = %name, id = %call.id, "call expired while queued; dropped unexecuted");
-                return;
-            }
-            Err(error) => {
-                tracing::error!(rpc = %name, id = %call.id, "cannot claim call, dropping it: {error}");
-                return;
-            }
-        }
         let plugins = self.bus.plugins().active();
         if let Some(plugins) = &plugins {
             crate::plugin::run_hooks!(plugins, before_rpc_execution(&self.bus, &call));

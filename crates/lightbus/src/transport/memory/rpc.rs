@@ -2,8 +2,7 @@
 //!
 //! A call is queued with its expiry time; a consumer takes calls from the queues of its
 //! APIs in order, dropping (with a warning) those that expired while queued. Taking a call
-//! removes it, so each call is executed at most once; [`claim`](RpcTransport::claim) has
-//! nothing left to check.
+//! removes it, so each call is executed at most once: a call taken is a call claimed.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -93,11 +92,6 @@ impl RpcTransport for MemoryRpcTransport {
         })
     }
 
-    fn claim<'a>(&'a self, _call: &'a RpcMessage) -> BoxFuture<'a, Result<bool>> {
-        // Expired calls never leave the queue, and a taken call is nobody else's.
-        futures::future::ready(Ok(true)).boxed()
-    }
-
     fn describe(&self) -> String {
         format!("memory rpc transport (namespace `{}`)", self.namespace)
     }
@@ -128,5 +122,10 @@ impl RpcConsumer for MemoryRpcConsumer {
             }
         }
         .boxed()
+    }
+
+    fn finish(&mut self) -> BoxFuture<'_, Result<Vec<RpcMessage>>> {
+        // Calls are taken only inside `next_batch`, so none can be in flight here.
+        futures::future::ready(Ok(Vec::new())).boxed()
     }
 }

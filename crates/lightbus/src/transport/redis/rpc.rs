@@ -3,7 +3,8 @@
 //! Caller, in one pipeline: `RPUSH "{api}:rpc_queue" <blob>`, `SET "rpc_expiry_key:{id}" 1`,
 //! `EXPIRE "rpc_expiry_key:{id}" {rpc_timeout}`.
 //! Worker: pops from every queue it serves at once, then `DEL "rpc_expiry_key:{id}"`; a
-//! reply of 0 means the call expired and is dropped unexecuted.
+//! reply of 0 means the call expired and is dropped unexecuted. The claims and the worker's
+//! next pop leave in one write, so the worker waits on its queues again while it executes.
 //!
 //! Workers pop with `BLMPOP … LEFT COUNT n` (Redis 7), taking up to as many calls as they
 //! have free capacity for in one round trip; Python workers on the same queue use `BLPOP`,
@@ -18,7 +19,7 @@ use redis::aio::MultiplexedConnection;
 
 use super::RedisServer;
 use crate::config::RedisRpcConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::message::RpcMessage;
 use crate::transport::{RpcConsumer, RpcTransport};
 
@@ -76,20 +77,8 @@ impl RpcTransport for RedisRpcTransport {
             queues: apis.iter().map(|api| queue_key(api)).collect(),
             batch_size: self.config.batch_size.max(1),
             connection: None,
+            armed: None,
         })
-    }
-
-    fn claim<'a>(&'a self, call: &'a RpcMessage) -> BoxFuture<'a, Result<bool>> {
-        async move {
-            let mut connection = self.server.shared().await?;
-            let deleted: i64 = redis::cmd("DEL")
-                .arg(expiry_key(&call.id))
-                .query_async(&mut connection)
-                .await
-                .map_err(|e| self.server.error(e))?;
-            Ok(deleted > 0)
-        }
-        .boxed()
     }
 
     fn describe(&self) -> String {
@@ -97,12 +86,193 @@ impl RpcTransport for RedisRpcTransport {
     }
 }
 
+/// What a blocking pop returns: the queue and the blobs taken from it, or nothing on timeout.
+type Popped = Option<(String, Vec<Vec<u8>>)>;
+
 /// A worker's blocking pop over its APIs' queues, on a dedicated connection.
+///
+/// After a pop returns calls, the consumer writes their claims (`DEL` of each expiry key)
+/// and the next pop together, in one write on the same connection: Redis answers the
+/// claims at once and then blocks on the pop, so the worker is already waiting on its
+/// queues while it executes the batch. Claims go first on the connection, so they are
+/// never held up behind the blocking pop.
 struct RedisRpcConsumer {
     server: Arc<RedisServer>,
     queues: Vec<String>,
     batch_size: usize,
     connection: Option<MultiplexedConnection>,
+    /// The pop sent behind the last batch's claims, if the worker had room left.
+    armed: Option<BoxFuture<'static, redis::RedisResult<Popped>>>,
+}
+
+impl RedisRpcConsumer {
+    async fn connection(&mut self) -> Result<MultiplexedConnection> {
+        match &self.connection {
+            Some(connection) => Ok(connection.clone()),
+            None => {
+                let connection = self.server.dedicated().await?;
+                Ok(self.connection.insert(connection).clone())
+            }
+        }
+    }
+
+    /// A pop of up to `max` calls (at most `batch_size`) from any of the queues, sent on
+    /// its first poll.
+    fn pop(
+        &self,
+        mut connection: MultiplexedConnection,
+        max: usize,
+        wait: Duration,
+    ) -> BoxFuture<'static, redis::RedisResult<Popped>> {
+        let mut command = redis::cmd("BLMPOP");
+        command
+            .arg(wait.as_secs_f64().max(0.01))
+            .arg(self.queues.len())
+            .arg(&self.queues)
+            .arg("LEFT")
+            .arg("COUNT")
+            .arg(max.clamp(1, self.batch_size));
+        async move { command.query_async(&mut connection).await }.boxed()
+    }
+
+    /// Awaits the pop under way (armed earlier, or sent now) and decodes its calls.
+    async fn take(&mut self, max: usize, wait: Duration) -> Result<Vec<RpcMessage>> {
+        let popped = match &mut self.armed {
+            Some(pop) => pop.await,
+            None => {
+                let connection = self.connection().await?;
+                self.pop(connection, max, wait).await
+            }
+        };
+        self.armed = None;
+        let popped = popped.map_err(|e| {
+            // A failed connection is replaced on the next call.
+            self.connection = None;
+            self.server.error(e)
+        })?;
+        let Some((queue, blobs)) = popped else {
+            return Ok(Vec::new());
+        };
+        let mut calls = Vec::with_capacity(blobs.len());
+        for blob in blobs {
+            match RpcMessage::from_blob(&blob) {
+                Ok(call) => calls.push(call),
+                Err(error) => tracing::error!(
+                    queue = %queue,
+                    blob = %String::from_utf8_lossy(&blob),
+                    "dropping an undecodable RPC call: {error}"
+                ),
+            }
+        }
+        Ok(calls)
+    }
+
+    /// Claims `calls`, arming the next pop of up to `room` calls right behind the claims
+    /// (no pop if `room` is 0). Returns the calls that were still unexpired.
+    async fn claim(
+        &mut self,
+        calls: Vec<RpcMessage>,
+        room: usize,
+        wait: Duration,
+    ) -> Vec<RpcMessage> {
+        if calls.is_empty() {
+            return calls;
+        }
+        let claims = claims_of(&calls);
+        let first_try = match self.connection().await {
+            Ok(mut connection) => {
+                let pop_connection = connection.clone();
+                let claiming = async move { claims.query_async::<Vec<i64>>(&mut connection).await };
+                let mut claiming = std::pin::pin!(claiming);
+                // The first poll queues the claims on the connection; the pop queued after
+                // them goes out in the same write.
+                let claimed = match futures::poll!(claiming.as_mut()) {
+                    std::task::Poll::Ready(claimed) => Some(claimed),
+                    std::task::Poll::Pending => None,
+                };
+                if room > 0 && claimed.is_none() {
+                    let mut pop = self.pop(pop_connection, room, wait);
+                    if futures::poll!(pop.as_mut()).is_pending() {
+                        self.armed = Some(pop);
+                    }
+                }
+                let claimed = match claimed {
+                    Some(claimed) => claimed,
+                    None => claiming.await,
+                };
+                claimed.map_err(|e| self.server.error(e))
+            }
+            Err(error) => Err(error),
+        };
+        let deleted = match first_try {
+            Ok(deleted) => Ok(deleted),
+            Err(error) => {
+                self.connection = None;
+                self.armed = None;
+                claim_again(&self.server, &calls, error).await
+            }
+        };
+        match deleted {
+            Ok(deleted) => calls
+                .into_iter()
+                .zip(deleted.into_iter().chain(std::iter::repeat(0)))
+                .filter_map(|(call, deleted)| {
+                    if deleted > 0 {
+                        Some(call)
+                    } else {
+                        tracing::warn!(rpc = %call.canonical_name(), id = %call.id, "call expired while queued; dropped unexecuted");
+                        None
+                    }
+                })
+                .collect(),
+            Err(error) => {
+                for call in &calls {
+                    tracing::error!(rpc = %call.canonical_name(), id = %call.id, "cannot claim call, dropping it: {error}");
+                }
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// One `DEL` of the expiry key per call; each reply says whether that call was claimed.
+fn claims_of(calls: &[RpcMessage]) -> redis::Pipeline {
+    let mut claims = redis::pipe();
+    for call in calls {
+        claims.del(expiry_key(&call.id));
+    }
+    claims
+}
+
+/// Retries claims whose connection failed, on the shared connection (which reconnects
+/// by itself). Retrying is safe: an expiry key is deleted by at most one claimer, so a
+/// retry can only turn into a drop, never into a second execution.
+async fn claim_again(
+    server: &RedisServer,
+    calls: &[RpcMessage],
+    first_error: Error,
+) -> Result<Vec<i64>> {
+    const ATTEMPTS: u32 = 3;
+    let mut last_error = first_error;
+    for attempt in 1..=ATTEMPTS {
+        if !last_error.is_transient() {
+            break;
+        }
+        tracing::debug!("retrying claims after a transient error: {last_error}");
+        tokio::time::sleep(Duration::from_millis(100) * attempt).await;
+        let outcome = match server.shared().await {
+            Ok(mut connection) => claims_of(calls)
+                .query_async::<Vec<i64>>(&mut connection)
+                .await
+                .map_err(|e| server.error(e)),
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok(deleted) => return Ok(deleted),
+            Err(error) => last_error = error,
+        }
+    }
+    Err(last_error)
 }
 
 impl RpcConsumer for RedisRpcConsumer {
@@ -112,40 +282,21 @@ impl RpcConsumer for RedisRpcConsumer {
                 tokio::time::sleep(wait).await;
                 return Ok(Vec::new());
             }
-            let connection = match &mut self.connection {
-                Some(connection) => connection,
-                None => self.connection.insert(self.server.dedicated().await?),
-            };
-            let count = max.clamp(1, self.batch_size);
-            let reply: Option<(String, Vec<Vec<u8>>)> = redis::cmd("BLMPOP")
-                .arg(wait.as_secs_f64().max(0.01))
-                .arg(self.queues.len())
-                .arg(&self.queues)
-                .arg("LEFT")
-                .arg("COUNT")
-                .arg(count)
-                .query_async(connection)
-                .await
-                .map_err(|e| {
-                    // A failed connection is replaced on the next call.
-                    self.connection = None;
-                    self.server.error(e)
-                })?;
-            let Some((queue, blobs)) = reply else {
+            let calls = self.take(max, wait).await?;
+            let room = max.saturating_sub(calls.len());
+            Ok(self.claim(calls, room, wait).await)
+        }
+        .boxed()
+    }
+
+    fn finish(&mut self) -> BoxFuture<'_, Result<Vec<RpcMessage>>> {
+        async move {
+            if self.armed.is_none() {
                 return Ok(Vec::new());
-            };
-            let mut calls = Vec::with_capacity(blobs.len());
-            for blob in blobs {
-                match RpcMessage::from_blob(&blob) {
-                    Ok(call) => calls.push(call),
-                    Err(error) => tracing::error!(
-                        queue = %queue,
-                        blob = %String::from_utf8_lossy(&blob),
-                        "dropping an undecodable RPC call: {error}"
-                    ),
-                }
             }
-            Ok(calls)
+            // `take` awaits the armed pop; claiming with no room arms none after it.
+            let calls = self.take(0, Duration::ZERO).await?;
+            Ok(self.claim(calls, 0, Duration::ZERO).await)
         }
         .boxed()
     }
