@@ -27,12 +27,12 @@
 //! rpc_timeout}`, `result_transport.redis.{url, result_ttl}`, `event_transport.redis.{url,
 //! max_stream_length, stream_use}`, and the event-consumption keys
 //! (`batch_size`, `reclaim_batch_size`, `acknowledgement_timeout`, `reclaim_interval`,
-//! `consumption_restart_delay`, `consumer_ttl`, `service_name`, `consumer_name`,
-//! `apis.*.event_listener_setup_timeout`) by the event listener, and `plugins.*` by the
-//! plugins.
+//! `consumption_restart_delay`, `consumer_ttl`, `service_name`, `consumer_name`) by the
+//! event listener, and `plugins.*` by the plugins.
 //!
 //! Accepted without effect, as in upstream's own Redis transports or because Rust has no
-//! equivalent: `rpc_transport.redis.rpc_retry_delay` (upstream reads and drops it),
+//! equivalent: `apis.*.event_listener_setup_timeout` (upstream declares it and never reads
+//! it), `rpc_transport.redis.rpc_retry_delay` (upstream reads and drops it),
 //! `result_transport.redis.rpc_timeout` (the caller's wait is the API's `rpc_timeout`),
 //! `*.connection_parameters` (connections are multiplexed, not pooled) and `cast_values:
 //! false` (Rust handlers always receive their declared types). The last two are reported by
