@@ -63,10 +63,12 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// How long a shared (non-blocking) command may wait for its reply before it fails.
-const SHARED_RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the kernel lets sent data go unacknowledged by the server's host before it
+/// closes the connection (`TCP_USER_TIMEOUT`), and how long an idle connection waits before
+/// keep-alive probes start checking the server's host is still there.
+const DEAD_PEER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One Redis server: the client, the shared connection, and a factory of dedicated ones.
 pub struct RedisServer {
@@ -79,9 +81,24 @@ impl RedisServer {
     fn open(url: &RedisUrl) -> Result<Self> {
         // TCP_NODELAY: messages are small and latency-bound; Nagle's algorithm would hold
         // back a pipelined write while an earlier one is unacknowledged.
+        //
+        // A lost server is detected by the kernel, not by a timer per command: keep-alive
+        // probes and TCP_USER_TIMEOUT close a connection whose peer host stopped answering,
+        // which fails its pending commands and makes it reconnect. (redis-rs's per-command
+        // response timeout cost ~15% of the CPU of firing events: a timer armed and
+        // cancelled per command; measured with `lightbus bench fire -c 64`.) A server that
+        // is alive but busy (a long script, a fork) is waited for; what a user waits on
+        // carries its own deadline (`rpc_timeout`, `event_fire_timeout`).
+        let keepalive = redis::io::tcp::socket2::TcpKeepalive::new()
+            .with_time(DEAD_PEER_TIMEOUT)
+            .with_interval(Duration::from_secs(2));
+        let tcp = redis::io::tcp::TcpSettings::default()
+            .set_nodelay(true)
+            .set_keepalive(keepalive)
+            .set_user_timeout(DEAD_PEER_TIMEOUT);
         let info = redis::IntoConnectionInfo::into_connection_info(url.as_str())
             .map_err(|e| Error::redis(url, e))?
-            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+            .set_tcp_settings(tcp);
         let client = redis::Client::open(info).map_err(|e| Error::redis(url, e))?;
         Ok(RedisServer {
             url: url.clone(),
@@ -103,7 +120,7 @@ impl RedisServer {
             .get_or_try_init(|| async {
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                    .set_response_timeout(Some(SHARED_RESPONSE_TIMEOUT))
+                    .set_response_timeout(None)
                     .set_number_of_retries(2)
                     .set_max_delay(Duration::from_secs(2));
                 ConnectionManager::new_with_config(self.client.clone(), config).await
@@ -113,8 +130,8 @@ impl RedisServer {
         Ok(manager.clone())
     }
 
-    /// A new connection for one blocking loop (no response timeout: blocking commands wait
-    /// as long as they ask to).
+    /// A new connection for one blocking loop (blocking commands wait as long as they ask
+    /// to; a dead server is detected as for the shared connection).
     pub async fn dedicated(&self) -> Result<MultiplexedConnection> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
