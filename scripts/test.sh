@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: formatting, lints, then every test — unit, integration
+# The whole test suite, as CI runs it: formatting, lints, docs, then every test — unit, integration
 # (each starts its own redis-server on a free port) and interop with the Python Lightbus peer.
 #
 #   scripts/test.sh            # from anywhere in the repository
@@ -28,6 +28,9 @@ cargo fmt --all --check
 
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo doc --workspace --no-deps (warnings are errors: no broken links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
 # Every test runs even when an earlier group fails; the exit status reports any failure.
 status=0

@@ -38,7 +38,7 @@
 //!
 //! ## Where things live
 //!
-//! - [`api`]: defining APIs (the [`api`](macro@api) attribute, [`api::ApiBuilder`]) and what
+//! - [`api`](mod@api): defining APIs (the [`api`](macro@api) attribute, [`api::ApiBuilder`]) and what
 //!   a worker needs to serve them;
 //! - [`Bus`] (in `client`): the handle every process uses to call, fire, listen and register;
 //! - [`listener`]: event handlers and listener options ([`Since`], [`OnError`]);

@@ -5,7 +5,7 @@
 //! API's RPCs and is the only one allowed to fire the API's events. Any process may call the
 //! RPCs and listen to the events.
 //!
-//! Most APIs are written with the [`#[lightbus::api]`](crate::api) attribute on a trait, which
+//! Most APIs are written with the [`#[lightbus::api]`](macro@crate::api) attribute on a trait, which
 //! generates everything in this module for you. [`ApiBuilder`] builds an API from closures at
 //! run time, for APIs whose shape is only known then (benchmarks, bridges, tests).
 //!
