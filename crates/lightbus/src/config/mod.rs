@@ -24,8 +24,9 @@
 //! Honoured as upstream: `service_name`, `process_name`, `bus.log_level`,
 //! `bus.schema.{human_readable, ttl, transport.redis.url}`, `apis.*.{rpc_timeout,
 //! event_fire_timeout, validate, strict_validation}`, `rpc_transport.redis.{url, batch_size,
-//! rpc_timeout}`, `result_transport.redis.{url, result_ttl}`, `event_transport.redis.{url,
-//! max_stream_length, stream_use}`, and the event-consumption keys
+//! rpc_timeout, consumption_restart_delay}` (the longest wait between a worker's retries
+//! after a lost connection), `result_transport.redis.{url, result_ttl}`,
+//! `event_transport.redis.{url, max_stream_length, stream_use}`, and the event-consumption keys
 //! (`batch_size`, `reclaim_batch_size`, `acknowledgement_timeout`, `reclaim_interval`,
 //! `consumption_restart_delay`, `consumer_ttl`, `service_name`, `consumer_name`) by the
 //! event listener, and `plugins.*` by the plugins.

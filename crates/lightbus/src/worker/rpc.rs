@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::{RpcFailure, RpcOutcome};
 use crate::client::{ApiTransports, Bus};
+use crate::config::{seconds, RpcTransportSelector};
 use crate::error::Result;
 use crate::message::{ResultMessage, RpcMessage};
 use crate::schema::{Direction, Target};
@@ -26,6 +27,8 @@ use crate::transport::redis::Backoff;
 
 /// How long one blocking pop waits before checking for shutdown.
 const POLL_WAIT: Duration = Duration::from_secs(1);
+/// The longest wait between retries for transports without a configured one.
+const DEFAULT_RESTART_DELAY: Duration = Duration::from_secs(5);
 
 pub(crate) struct RpcServer {
     bus: Bus,
@@ -84,7 +87,13 @@ impl RpcServer {
         stop: CancellationToken,
     ) {
         let mut consumer = transports.rpc.consumer(vec![api.clone()]);
-        let mut backoff = Backoff::new(Duration::from_secs(5));
+        // Retries after a lost connection back off up to the API's
+        // `rpc_transport.redis.consumption_restart_delay`, as upstream waits that long.
+        let restart_delay = match &self.bus.config().api(&api).rpc_transport {
+            RpcTransportSelector::Redis(redis) => seconds(redis.consumption_restart_delay),
+            RpcTransportSelector::Memory(_) => DEFAULT_RESTART_DELAY,
+        };
+        let mut backoff = Backoff::new(restart_delay);
         let mut failing = false;
         tracing::debug!(api = %api, "consuming RPCs");
         loop {
