@@ -23,7 +23,7 @@ use crate::config::{seconds, RpcTransportSelector};
 use crate::error::Result;
 use crate::message::{ResultMessage, RpcMessage};
 use crate::schema::{Direction, Target};
-use crate::transport::redis::Backoff;
+use crate::transport::redis::{retry_transient, Backoff};
 
 /// How long one blocking pop waits before checking for shutdown.
 const POLL_WAIT: Duration = Duration::from_secs(1);
@@ -281,27 +281,6 @@ impl RpcServer {
                     message,
                 })
             }
-        }
-    }
-}
-
-/// Runs `operation`, retrying it a few times, briefly, while it fails with a transient error
-/// (a connection being re-established after Redis went away).
-async fn retry_transient<T, F, Fut>(mut operation: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    const ATTEMPTS: u32 = 4;
-    let mut attempt = 1;
-    loop {
-        match operation().await {
-            Err(error) if error.is_transient() && attempt < ATTEMPTS => {
-                tracing::debug!("retrying after a transient error: {error}");
-                tokio::time::sleep(Duration::from_millis(100) * attempt).await;
-                attempt += 1;
-            }
-            outcome => return outcome,
         }
     }
 }

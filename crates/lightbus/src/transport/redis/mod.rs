@@ -193,6 +193,27 @@ impl Backoff {
     }
 }
 
+/// Runs `operation`, retrying it a few times, briefly, while it fails with a transient error
+/// (a connection being re-established after Redis went away).
+pub(crate) async fn retry_transient<T, F, Fut>(mut operation: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    const ATTEMPTS: u32 = 4;
+    let mut attempt = 1;
+    loop {
+        match operation().await {
+            Err(error) if error.is_transient() && attempt < ATTEMPTS => {
+                tracing::debug!("retrying after a transient error: {error}");
+                tokio::time::sleep(Duration::from_millis(100) * attempt).await;
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

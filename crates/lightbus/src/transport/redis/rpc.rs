@@ -17,7 +17,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use redis::aio::MultiplexedConnection;
 
-use super::RedisServer;
+use super::{retry_transient, RedisServer};
 use crate::config::RedisRpcConfig;
 use crate::error::{Error, Result};
 use crate::message::RpcMessage;
@@ -178,33 +178,7 @@ impl RedisRpcConsumer {
         if calls.is_empty() {
             return calls;
         }
-        let claims = claims_of(&calls);
-        let first_try = match self.connection().await {
-            Ok(mut connection) => {
-                let pop_connection = connection.clone();
-                let claiming = async move { claims.query_async::<Vec<i64>>(&mut connection).await };
-                let mut claiming = std::pin::pin!(claiming);
-                // The first poll queues the claims on the connection; the pop queued after
-                // them goes out in the same write.
-                let claimed = match futures::poll!(claiming.as_mut()) {
-                    std::task::Poll::Ready(claimed) => Some(claimed),
-                    std::task::Poll::Pending => None,
-                };
-                if room > 0 && claimed.is_none() {
-                    let mut pop = self.pop(pop_connection, room, wait);
-                    if futures::poll!(pop.as_mut()).is_pending() {
-                        self.armed = Some(pop);
-                    }
-                }
-                let claimed = match claimed {
-                    Some(claimed) => claimed,
-                    None => claiming.await,
-                };
-                claimed.map_err(|e| self.server.error(e))
-            }
-            Err(error) => Err(error),
-        };
-        let deleted = match first_try {
+        let deleted = match self.claim_and_arm(&calls, room, wait).await {
             Ok(deleted) => Ok(deleted),
             Err(error) => {
                 self.connection = None;
@@ -233,6 +207,34 @@ impl RedisRpcConsumer {
             }
         }
     }
+
+    /// Sends the claims of `calls` on the consumer's connection with the next pop of up to
+    /// `room` calls queued right behind them (none if `room` is 0), and returns the claims'
+    /// replies.
+    async fn claim_and_arm(
+        &mut self,
+        calls: &[RpcMessage],
+        room: usize,
+        wait: Duration,
+    ) -> Result<Vec<i64>> {
+        let mut connection = self.connection().await?;
+        let pop_connection = connection.clone();
+        let claims = claims_of(calls);
+        let claiming = async move { claims.query_async::<Vec<i64>>(&mut connection).await };
+        let mut claiming = std::pin::pin!(claiming);
+        // The first poll queues the claims on the connection; the pop queued after them
+        // goes out in the same write.
+        if let std::task::Poll::Ready(claimed) = futures::poll!(claiming.as_mut()) {
+            return claimed.map_err(|e| self.server.error(e));
+        }
+        if room > 0 {
+            let mut pop = self.pop(pop_connection, room, wait);
+            if futures::poll!(pop.as_mut()).is_pending() {
+                self.armed = Some(pop);
+            }
+        }
+        claiming.await.map_err(|e| self.server.error(e))
+    }
 }
 
 /// One `DEL` of the expiry key per call; each reply says whether that call was claimed.
@@ -252,27 +254,18 @@ async fn claim_again(
     calls: &[RpcMessage],
     first_error: Error,
 ) -> Result<Vec<i64>> {
-    const ATTEMPTS: u32 = 3;
-    let mut last_error = first_error;
-    for attempt in 1..=ATTEMPTS {
-        if !last_error.is_transient() {
-            break;
-        }
-        tracing::debug!("retrying claims after a transient error: {last_error}");
-        tokio::time::sleep(Duration::from_millis(100) * attempt).await;
-        let outcome = match server.shared().await {
-            Ok(mut connection) => claims_of(calls)
-                .query_async::<Vec<i64>>(&mut connection)
-                .await
-                .map_err(|e| server.error(e)),
-            Err(error) => Err(error),
-        };
-        match outcome {
-            Ok(deleted) => return Ok(deleted),
-            Err(error) => last_error = error,
-        }
+    if !first_error.is_transient() {
+        return Err(first_error);
     }
-    Err(last_error)
+    tracing::debug!("retrying claims after a transient error: {first_error}");
+    retry_transient(|| async {
+        let mut connection = server.shared().await?;
+        claims_of(calls)
+            .query_async::<Vec<i64>>(&mut connection)
+            .await
+            .map_err(|e| server.error(e))
+    })
+    .await
 }
 
 impl RpcConsumer for RedisRpcConsumer {
