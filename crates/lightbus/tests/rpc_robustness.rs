@@ -113,6 +113,59 @@ async fn a_call_whose_expiry_key_is_gone_is_dropped_unexecuted() {
     assert!(!answered_expired, "an expired call got a result");
 }
 
+/// A worker waiting on an empty queue knows a call it receives is fresh, and runs it without
+/// waiting for its claim's reply (the round trip that saves). Shown with a call whose expiry
+/// key was never set: from a backlog it would be dropped (test above); arriving at a waiting
+/// worker it runs. The claim must have left before it ran, hence a few attempts: each
+/// right after an answered call, when the worker's pop is new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_reaching_a_waiting_worker_runs_without_waiting_for_its_claim() {
+    let redis = TestRedis::start();
+    let config = redis.config().rpc_timeout(10.0).write();
+    let (server, recorded, _gate) = ledger_server(&config);
+    let _worker = RunningWorker::start(Worker::new(server).max_concurrency(1));
+    let client = bus(&config);
+    let mut conn = redis.connection();
+    let mut ran_at = None;
+    for attempt in 0..5 {
+        let answered: bool = client
+            .call("ledger.record", json!({"entry": format!("warm-{attempt}")}))
+            .await
+            .expect("the call with an expiry key is answered");
+        assert!(answered);
+        let entry = format!("keyless-{attempt}");
+        let keyless = RpcMessage::new(
+            "ledger",
+            "record",
+            kwargs(json!({ "entry": entry })),
+            format!("redis+key://test:keyless-result-{attempt}"),
+        );
+        let _: () = conn
+            .rpush("ledger:rpc_queue", keyless.to_blob())
+            .expect("RPUSH the call");
+        eventually("the keyless call is taken", || {
+            redis.list_len("ledger:rpc_queue") == 0
+        })
+        .await;
+        // Executed or dropped: the next call is answered only after that was decided.
+        let _: bool = client
+            .call("ledger.record", json!({"entry": "after"}))
+            .await
+            .expect("a call after the keyless one is answered");
+        if entries(&recorded).contains(&json!(entry)) {
+            ran_at = Some(attempt);
+            break;
+        }
+    }
+    let attempt = ran_at.expect("no keyless call ran: every call waited for its claim");
+    eventually("the keyless call is answered", || {
+        redis.list_len(&format!("test:keyless-result-{attempt}")) == 1
+    })
+    .await;
+    let expiry_keys: Vec<String> = conn.keys("rpc_expiry_key:*").expect("KEYS");
+    assert!(expiry_keys.is_empty(), "unclaimed calls: {expiry_keys:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_call_carries_an_expiry_key_that_lasts_the_rpc_timeout() {
     let redis = TestRedis::start();

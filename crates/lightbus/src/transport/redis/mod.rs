@@ -63,6 +63,9 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// A `BLMPOP` reply: the list popped from and the values taken, or nothing on timeout.
+pub(crate) type ListPop = Option<(String, Vec<Vec<u8>>)>;
+
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long the kernel lets sent data go unacknowledged by the server's host before it

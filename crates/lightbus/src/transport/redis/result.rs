@@ -16,7 +16,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio::sync::oneshot;
 
-use super::{Backoff, RedisServer};
+use super::{Backoff, ListPop, RedisServer};
 use crate::config::RedisResultConfig;
 use crate::error::{Error, Result};
 use crate::message::{ResultMessage, RpcMessage};
@@ -173,7 +173,7 @@ async fn listen_for_results(server: Arc<RedisServer>, key: String, waiters: Weak
                 }
             },
         };
-        let reply: redis::RedisResult<Option<(String, Vec<Vec<u8>>)>> = redis::cmd("BLMPOP")
+        let reply: redis::RedisResult<ListPop> = redis::cmd("BLMPOP")
             .arg(1)
             .arg(1)
             .arg(&key)

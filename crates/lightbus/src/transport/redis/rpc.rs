@@ -5,19 +5,21 @@
 //! Worker: pops from every queue it serves at once, then `DEL "rpc_expiry_key:{id}"`; a
 //! reply of 0 means the call expired and is dropped unexecuted. The claims and the worker's
 //! next pop leave in one write, so the worker waits on its queues again while it executes.
+//! A call that reached a worker waiting on empty queues cannot have expired yet: it runs
+//! without waiting for its claim's reply (the consumer's `FRESH_FOR` says why).
 //!
 //! Workers pop with `BLMPOP … LEFT COUNT n` (Redis 7), taking up to as many calls as they
 //! have free capacity for in one round trip; Python workers on the same queue use `BLPOP`,
 //! and both see the same FIFO order.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use redis::aio::MultiplexedConnection;
 
-use super::{retry_transient, RedisServer};
+use super::{retry_transient, ListPop, RedisServer};
 use crate::config::RedisRpcConfig;
 use crate::error::{Error, Result};
 use crate::message::RpcMessage;
@@ -78,6 +80,7 @@ impl RpcTransport for RedisRpcTransport {
             batch_size: self.config.batch_size.max(1),
             connection: None,
             armed: None,
+            unconfirmed: None,
         })
     }
 
@@ -86,8 +89,29 @@ impl RpcTransport for RedisRpcTransport {
     }
 }
 
-/// What a blocking pop returns: the queue and the blobs taken from it, or nothing on timeout.
-type Popped = Option<(String, Vec<Vec<u8>>)>;
+/// How young a pop must be for the calls it brings to be certainly unexpired.
+///
+/// A call's expiry key is set right behind its push and lives for the caller's
+/// `rpc_timeout`, which is seconds in practice (our callers set at least one whole second;
+/// Python callers may set a fraction). Each pop is sent behind an `EXISTS` of its queues; if
+/// they were all empty, every call the pop brings was pushed after that, so its age is below
+/// the pop's. A call younger than this bound has not expired unless its caller's timeout is
+/// shorter still, which over a network is no timeout a caller can meet.
+const FRESH_FOR: Duration = Duration::from_millis(100);
+
+/// What a pop brought: the queue, the blobs taken from it, and whether they are certainly
+/// unexpired (see [`FRESH_FOR`]).
+struct Popped {
+    queue: String,
+    blobs: Vec<Vec<u8>>,
+    fresh: bool,
+}
+
+/// A pop under way: nothing on timeout.
+type PopReply = BoxFuture<'static, redis::RedisResult<Option<Popped>>>;
+
+/// Claims under way: one reply per call, 1 if its expiry key was deleted.
+type ClaimReplies = BoxFuture<'static, redis::RedisResult<Vec<i64>>>;
 
 /// A worker's blocking pop over its APIs' queues, on a dedicated connection.
 ///
@@ -96,13 +120,21 @@ type Popped = Option<(String, Vec<Vec<u8>>)>;
 /// claims at once and then blocks on the pop, so the worker is already waiting on its
 /// queues while it executes the batch. Claims go first on the connection, so they are
 /// never held up behind the blocking pop.
+///
+/// Calls that arrived while the worker was waiting on empty queues are fresh (see
+/// [`FRESH_FOR`]): they are handed out as soon as their claims are sent, and the claims'
+/// replies are checked when the next pop returns. That takes a round trip to Redis off a
+/// lone call's path. Calls from a backlog wait for their claims, and those whose expiry key
+/// is gone are dropped unexecuted.
 struct RedisRpcConsumer {
     server: Arc<RedisServer>,
     queues: Vec<String>,
     batch_size: usize,
     connection: Option<MultiplexedConnection>,
     /// The pop sent behind the last batch's claims, if the worker had room left.
-    armed: Option<BoxFuture<'static, redis::RedisResult<Popped>>>,
+    armed: Option<PopReply>,
+    /// The claims of fresh calls already handed out, with the calls' ids.
+    unconfirmed: Option<(Vec<String>, ClaimReplies)>,
 }
 
 impl RedisRpcConsumer {
@@ -116,27 +148,38 @@ impl RedisRpcConsumer {
         }
     }
 
-    /// A pop of up to `max` calls (at most `batch_size`) from any of the queues, sent on
-    /// its first poll.
-    fn pop(
-        &self,
-        mut connection: MultiplexedConnection,
-        max: usize,
-        wait: Duration,
-    ) -> BoxFuture<'static, redis::RedisResult<Popped>> {
-        let mut command = redis::cmd("BLMPOP");
-        command
+    /// A pop of up to `max` calls (at most `batch_size`) from any of the queues, behind an
+    /// `EXISTS` of the queues that tells whether what it brings is fresh. Sent on its first
+    /// poll.
+    fn pop(&self, mut connection: MultiplexedConnection, max: usize, wait: Duration) -> PopReply {
+        let mut pipeline = redis::pipe();
+        pipeline.exists(&self.queues);
+        pipeline
+            .cmd("BLMPOP")
             .arg(wait.as_secs_f64().max(0.01))
             .arg(self.queues.len())
             .arg(&self.queues)
             .arg("LEFT")
             .arg("COUNT")
             .arg(max.clamp(1, self.batch_size));
-        async move { command.query_async(&mut connection).await }.boxed()
+        // Taken before the pop is sent, so the pop's age is never underestimated.
+        let sent = Instant::now();
+        async move {
+            let (queued, popped): (usize, ListPop) = pipeline.query_async(&mut connection).await?;
+            Ok(popped.map(|(queue, blobs)| Popped {
+                queue,
+                blobs,
+                fresh: queued == 0 && sent.elapsed() < FRESH_FOR,
+            }))
+        }
+        .boxed()
     }
 
-    /// Awaits the pop under way (armed earlier, or sent now) and decodes its calls.
-    async fn take(&mut self, max: usize, wait: Duration) -> Result<Vec<RpcMessage>> {
+    /// Awaits the pop under way (armed earlier, or sent now) and decodes its calls; true
+    /// with them if they are fresh.
+    async fn take(&mut self, max: usize, wait: Duration) -> Result<(Vec<RpcMessage>, bool)> {
+        // Sent before the pop on the same connection, so answered by now or very soon.
+        self.confirm_claims().await;
         let popped = match &mut self.armed {
             Some(pop) => pop.await,
             None => {
@@ -150,8 +193,13 @@ impl RedisRpcConsumer {
             self.connection = None;
             self.server.error(e)
         })?;
-        let Some((queue, blobs)) = popped else {
-            return Ok(Vec::new());
+        let Some(Popped {
+            queue,
+            blobs,
+            fresh,
+        }) = popped
+        else {
+            return Ok((Vec::new(), false));
         };
         let mut calls = Vec::with_capacity(blobs.len());
         for blob in blobs {
@@ -164,21 +212,39 @@ impl RedisRpcConsumer {
                 ),
             }
         }
-        Ok(calls)
+        Ok((calls, fresh))
     }
 
     /// Claims `calls`, arming the next pop of up to `room` calls right behind the claims
-    /// (no pop if `room` is 0). Returns the calls that were still unexpired.
+    /// (no pop if `room` is 0). Returns the calls that may be executed: fresh ones at once,
+    /// others once their claims show they were still unexpired.
     async fn claim(
         &mut self,
         calls: Vec<RpcMessage>,
+        fresh: bool,
         room: usize,
         wait: Duration,
     ) -> Vec<RpcMessage> {
         if calls.is_empty() {
             return calls;
         }
-        let deleted = match self.claim_and_arm(&calls, room, wait).await {
+        if fresh {
+            match self.send_claims(&calls, room, wait).await {
+                Ok(replies) => {
+                    let ids = calls.iter().map(|call| call.id.clone()).collect();
+                    self.unconfirmed = Some((ids, replies));
+                }
+                // Unclaimed fresh calls are still ours alone (popped), and their expiry
+                // keys expire by themselves.
+                Err(error) => tracing::debug!("cannot send the claims of fresh calls: {error}"),
+            }
+            return calls;
+        }
+        let claimed = match self.send_claims(&calls, room, wait).await {
+            Ok(replies) => replies.await.map_err(|e| self.server.error(e)),
+            Err(error) => Err(error),
+        };
+        let deleted = match claimed {
             Ok(deleted) => Ok(deleted),
             Err(error) => {
                 self.connection = None;
@@ -208,24 +274,24 @@ impl RedisRpcConsumer {
         }
     }
 
-    /// Sends the claims of `calls` on the consumer's connection with the next pop of up to
-    /// `room` calls queued right behind them (none if `room` is 0), and returns the claims'
-    /// replies.
-    async fn claim_and_arm(
+    /// Queues the claims of `calls` on the consumer's connection with the next pop of up to
+    /// `room` calls right behind them (none if `room` is 0), and returns the claims'
+    /// replies, still to come.
+    async fn send_claims(
         &mut self,
         calls: &[RpcMessage],
         room: usize,
         wait: Duration,
-    ) -> Result<Vec<i64>> {
+    ) -> Result<ClaimReplies> {
         let mut connection = self.connection().await?;
         let pop_connection = connection.clone();
         let claims = claims_of(calls);
-        let claiming = async move { claims.query_async::<Vec<i64>>(&mut connection).await };
-        let mut claiming = std::pin::pin!(claiming);
+        let mut replies: ClaimReplies =
+            async move { claims.query_async(&mut connection).await }.boxed();
         // The first poll queues the claims on the connection; the pop queued after them
         // goes out in the same write.
-        if let std::task::Poll::Ready(claimed) = futures::poll!(claiming.as_mut()) {
-            return claimed.map_err(|e| self.server.error(e));
+        if let std::task::Poll::Ready(replies) = futures::poll!(replies.as_mut()) {
+            return Ok(futures::future::ready(replies).boxed());
         }
         if room > 0 {
             let mut pop = self.pop(pop_connection, room, wait);
@@ -233,7 +299,29 @@ impl RedisRpcConsumer {
                 self.armed = Some(pop);
             }
         }
-        claiming.await.map_err(|e| self.server.error(e))
+        Ok(replies)
+    }
+
+    /// Checks the claims of fresh calls handed out earlier. A claim that deleted nothing
+    /// means the call's expiry key was not there: its caller's `SET` had not landed yet, or
+    /// the key was evicted. Either way the call was already executing; this is only said.
+    async fn confirm_claims(&mut self) {
+        let Some((ids, replies)) = self.unconfirmed.take() else {
+            return;
+        };
+        match replies.await {
+            Ok(deleted) => {
+                for (id, deleted) in ids.iter().zip(deleted) {
+                    if deleted == 0 {
+                        tracing::warn!(id = %id, "a call executed on arrival had no expiry key when claimed");
+                    }
+                }
+            }
+            Err(error) => tracing::debug!(
+                "claims of calls executed on arrival were not confirmed: {error}; \
+                 their expiry keys expire by themselves"
+            ),
+        }
     }
 }
 
@@ -275,9 +363,9 @@ impl RpcConsumer for RedisRpcConsumer {
                 tokio::time::sleep(wait).await;
                 return Ok(Vec::new());
             }
-            let calls = self.take(max, wait).await?;
+            let (calls, fresh) = self.take(max, wait).await?;
             let room = max.saturating_sub(calls.len());
-            Ok(self.claim(calls, room, wait).await)
+            Ok(self.claim(calls, fresh, room, wait).await)
         }
         .boxed()
     }
@@ -285,11 +373,15 @@ impl RpcConsumer for RedisRpcConsumer {
     fn finish(&mut self) -> BoxFuture<'_, Result<Vec<RpcMessage>>> {
         async move {
             if self.armed.is_none() {
+                self.confirm_claims().await;
                 return Ok(Vec::new());
             }
             // `take` awaits the armed pop; claiming with no room arms none after it.
-            let calls = self.take(0, Duration::ZERO).await?;
-            Ok(self.claim(calls, 0, Duration::ZERO).await)
+            let (calls, fresh) = self.take(0, Duration::ZERO).await?;
+            let calls = self.claim(calls, fresh, 0, Duration::ZERO).await;
+            // The process may end next: see the claims through first.
+            self.confirm_claims().await;
+            Ok(calls)
         }
         .boxed()
     }
