@@ -2,8 +2,9 @@
 //!
 //! **Firing**: `XADD <stream> MAXLEN ~ {max_stream_length} * <fields…>`, where the stream is
 //! `{api}.*:stream` (`stream_use: per_api`, the default) or `{api}.{event}:stream`
-//! (`per_event`), and the fields are those of [`EventMessage::to_fields`]. One command on the
-//! process's shared connection: concurrent fires are pipelined, with no other round trip.
+//! (`per_event`), and the fields are those of [`EventMessage::to_fields`]. One command on one of
+//! the process's shared connections: concurrent fires are pipelined, with no other round trip.
+//! Fires awaited one after the other are stored in that order; concurrent ones in any order.
 //!
 //! **Consuming** (one [`EventConsumer`] per listener and API, see `consume.rs`):
 //! - the consumer group is `{service_name}-{listener_name}` and the consumer the process
@@ -129,7 +130,7 @@ impl EventTransport for RedisEventTransport {
             for (field, value) in event.to_fields() {
                 command.arg(field).arg(value);
             }
-            let mut connection = self.server.shared().await?;
+            let mut connection = self.server.shared_in_turn().await?;
             command
                 .query_async(&mut connection)
                 .await
