@@ -12,7 +12,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
@@ -227,21 +227,26 @@ where
         request().await?;
     }
     let remaining = Arc::new(AtomicUsize::new(load.requests));
+    // One histogram for all tasks: 64 of them (~50 KB each) made recording a cache miss.
+    let latencies_us = Arc::new(Mutex::new(new_histogram()));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
         let request = request.clone();
         let remaining = remaining.clone();
+        let latencies_us = latencies_us.clone();
         tasks.spawn(async move {
-            let mut latencies = new_histogram();
             let mut errors = 0usize;
             let mut first_error = None;
             while take_one(&remaining) {
                 let sent = Instant::now();
                 match request().await {
                     Ok(()) => {
-                        let micros = sent.elapsed().as_micros().max(1);
-                        let _ = latencies.record(u64::try_from(micros).unwrap_or(u64::MAX));
+                        let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+                        let _ = latencies_us
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .record(micros.max(1));
                     }
                     Err(error) => {
                         errors += 1;
@@ -249,26 +254,29 @@ where
                     }
                 }
             }
-            (latencies, errors, first_error)
+            (errors, first_error)
         });
     }
-    let mut latencies_us = new_histogram();
     let mut errors = 0;
     while let Some(joined) = tasks.join_next().await {
-        let (task_latencies, task_errors, first_error) =
+        let (task_errors, first_error) =
             joined.map_err(|e| Error::Codec(format!("a benchmark task failed: {e}")))?;
-        let _ = latencies_us.add(&task_latencies);
         errors += task_errors;
         if let Some(error) = first_error {
             eprintln!("{scenario}: request failed: {error}");
         }
     }
+    let elapsed = started.elapsed();
+    let latencies_us = std::mem::replace(
+        &mut *latencies_us.lock().unwrap_or_else(|p| p.into_inner()),
+        new_histogram(),
+    );
     Ok(Report {
         scenario,
         requests: load.requests,
         concurrency,
         errors,
-        elapsed: started.elapsed(),
+        elapsed,
         latencies_us,
     })
 }
