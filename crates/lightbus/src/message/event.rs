@@ -1,5 +1,7 @@
 //! Events: the fields of a Redis stream entry.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::{new_message_id, DecodeError};
@@ -17,7 +19,7 @@ use crate::api::Kwargs;
 /// kwargs.insert("username".into(), "admin".into());
 /// let event = EventMessage::new("auth", "user_registered", 1, kwargs);
 /// let fields = event.to_fields();
-/// assert_eq!(fields[4], (":username".to_string(), "\"admin\"".to_string()));
+/// assert_eq!(fields[4], (":username".into(), "\"admin\"".into()));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventMessage {
@@ -62,14 +64,16 @@ impl EventMessage {
     }
 
     /// The stream entry's fields, in the order the peer writes them.
-    pub fn to_fields(&self) -> Vec<(String, String)> {
+    ///
+    /// Borrowed where the message already holds the text (firing is a hot path).
+    pub fn to_fields(&self) -> Vec<(Cow<'static, str>, Cow<'_, str>)> {
         let mut fields = Vec::with_capacity(4 + self.kwargs.len());
-        fields.push(("id".to_owned(), self.id.clone()));
-        fields.push(("api_name".to_owned(), self.api_name.clone()));
-        fields.push(("event_name".to_owned(), self.event_name.clone()));
-        fields.push(("version".to_owned(), self.version.to_string()));
+        fields.push(("id".into(), self.id.as_str().into()));
+        fields.push(("api_name".into(), self.api_name.as_str().into()));
+        fields.push(("event_name".into(), self.event_name.as_str().into()));
+        fields.push(("version".into(), self.version.to_string().into()));
         for (name, value) in &self.kwargs {
-            fields.push((format!(":{name}"), value.to_string()));
+            fields.push((format!(":{name}").into(), value.to_string().into()));
         }
         fields
     }
@@ -167,7 +171,11 @@ mod tests {
             Value::Object(event.kwargs.clone()),
             json!({"username": "admin", "email": "admin@example.com"})
         );
-        let ours: Vec<(String, String)> = event.to_fields();
+        let ours: Vec<(String, String)> = event
+            .to_fields()
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
         let theirs: Vec<(String, String)> = peer_fields()
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -123,12 +123,17 @@ impl EventTransport for RedisEventTransport {
     fn send_event<'a>(&'a self, event: &'a EventMessage) -> BoxFuture<'a, Result<String>> {
         async move {
             let stream = stream_key(self.config.stream_use, &event.api_name, &event.event_name);
-            let mut command = redis::cmd("XADD");
-            command.arg(&stream);
+            let fields = event.to_fields();
+            // Sized up front: grown argument by argument, the buffers were reallocated
+            // ~10 times per fire.
+            let text: usize = fields.iter().map(|(f, v)| f.len() + v.len()).sum();
+            let mut command =
+                redis::Cmd::with_capacity(6 + 2 * fields.len(), 32 + stream.len() + text);
+            command.arg("XADD").arg(&stream);
             add_max_length(&mut command, self.config.max_stream_length);
             command.arg("*");
-            for (field, value) in event.to_fields() {
-                command.arg(field).arg(value);
+            for (field, value) in &fields {
+                command.arg(field.as_ref()).arg(value.as_ref());
             }
             let mut connection = self.server.shared_in_turn().await?;
             command
