@@ -9,7 +9,8 @@ of figures, ratios and the targets of issue 6.
     bench/compare.py            # builds the release binary first
     bench/compare.py --quick    # fewer requests, for a smoke run
 
-Needs: redis-server, the peer's venv (scripts/setup-python-peer.sh), cargo.
+Needs: redis-server, python3 with venv, cargo. The Python peer is installed into .venv
+(scripts/setup-python-peer.sh) if it is not there; LIGHTBUS_PEER_PYTHON names another.
 """
 import argparse
 import json
@@ -299,6 +300,9 @@ def main():
     args = parser.parse_args()
     if shutil.which("redis-server") is None:
         raise SystemExit("redis-server is needed (apt-get install redis-server)")
+    if "LIGHTBUS_PEER_PYTHON" not in os.environ:
+        # Idempotent: returns at once when .venv already holds the peer.
+        subprocess.run([str(ROOT / "scripts" / "setup-python-peer.sh")], check=True)
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "lightbus-cli"],
                        cwd=ROOT, check=True)
