@@ -85,3 +85,6 @@ status=0; wait "$worker_pid" || status=$?
 worker_pid=""
 [ "$status" -eq 0 ] || fail "the worker exited with status $status"
 printf '\n%s%sQuickstart complete: RPC and event both worked.%s\n' "$green" "$bold" "$reset"
+
+# The same quickstart with the seed's Python files, unchanged, on the Python front.
+"$root/scripts/quickstart-python.sh"

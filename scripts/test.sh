@@ -29,6 +29,9 @@ cargo fmt --all --check
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "cargo clippy -p lightbus --features otlp -- -D warnings (the OTLP exporter builds)"
+cargo clippy -p lightbus --features otlp -- -D warnings
+
 step "cargo doc --workspace --no-deps (warnings are errors: no broken links)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
@@ -44,4 +47,6 @@ else
   step "cargo test --workspace"
   cargo test --workspace --no-fail-fast "$@" || status=$?
 fi
+step "scripts/test-python.sh (the Python front: pytest)"
+scripts/test-python.sh || status=$?
 exit "$status"

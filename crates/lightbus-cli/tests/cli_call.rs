@@ -142,6 +142,18 @@ async fn calls_a_rust_worker_with_pairs_or_a_json_object() {
     .await;
     assert_eq!(stdout(&output), "{\"name\":\"ada\",\"tags\":[]}\n");
 
+    // The argument grammar shared with `lightbus shell`: Python literals and quoted text.
+    for (argument, printed) in [
+        ("value=True", "true\n"),
+        ("value=None", "null\n"),
+        ("value='Ada Lovelace'", "\"Ada Lovelace\"\n"),
+        (r#"value="007""#, "\"007\"\n"),
+        ("value=007", "\"007\"\n"),
+    ] {
+        let output = lightbus(Some(&config), &["call", "calc.echo", argument, "--compact"]).await;
+        assert_eq!(stdout(&output), printed, "{argument}: {}", stderr(&output));
+    }
+
     // Large integers and precise decimals survive the round trip unchanged.
     let output = lightbus(
         Some(&config),
@@ -241,7 +253,7 @@ async fn timeouts_usage_errors_and_an_unreachable_redis_have_their_own_exit_code
     .await;
     assert_eq!(code(&output), 3, "{}", stderr(&output));
     assert!(
-        stderr(&output).contains("timed out after 500ms waiting for ghost.anything()"),
+        stderr(&output).contains("the call to ghost.anything() did not complete within 500ms"),
         "{}",
         stderr(&output)
     );
@@ -290,14 +302,14 @@ async fn version_prints_the_crate_version() {
     assert_eq!(code(&output), 0);
     assert_eq!(
         stdout(&output),
-        format!("{}\n", lightbus::cli::version::VERSION)
+        format!("{}\n", lightbus_cli::version::VERSION)
     );
 
     let output = lightbus(None, &["--version"]).await;
     assert_eq!(code(&output), 0);
     assert_eq!(
         stdout(&output),
-        format!("lightbus {}\n", lightbus::cli::version::VERSION)
+        format!("lightbus {}\n", lightbus_cli::version::VERSION)
     );
 
     let output = lightbus(None, &["version", "--long"]).await;

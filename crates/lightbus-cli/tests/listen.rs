@@ -213,3 +213,101 @@ fn bad_arguments_are_errors_on_stderr() {
         "{help}"
     );
 }
+
+#[test]
+fn events_beyond_count_come_back_to_the_same_consumer() {
+    let fixture = Fixture::new();
+    let ids: Vec<String> = (0..5)
+        .map(|n| {
+            fixture
+                .fire("auth", 1, "user_registered", json!({"n": n}))
+                .0
+        })
+        .collect();
+    // One consumer (same service and process name) run twice: whatever the first run read
+    // beyond --count stays unacknowledged and is its first delivery when it comes back.
+    let listen = |count: &str| {
+        let output = fixture.run(&[
+            "listen",
+            "auth.user_registered",
+            "--since",
+            "0",
+            "--count",
+            count,
+            "-l",
+            "resume",
+            "-s",
+            "cli",
+            "-p",
+            "same-consumer",
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        json_lines(&output)
+            .iter()
+            .map(|line| line["id"].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<String>>()
+    };
+    assert_eq!(listen("2"), ids[..2]);
+    assert_eq!(
+        listen("3"),
+        ids[2..],
+        "nothing lost or repeated at the --count boundary"
+    );
+    let pending: (usize, redis::Value, redis::Value, redis::Value) = redis::cmd("XPENDING")
+        .arg("auth.*:stream")
+        .arg("cli-resume")
+        .query(&mut fixture.redis.connection())
+        .expect("XPENDING");
+    assert_eq!(pending.0, 0, "everything printed was acknowledged");
+}
+
+#[test]
+fn sigterm_stops_after_printing_and_acknowledging_what_was_read() {
+    let fixture = Fixture::new();
+    let mut child = fixture
+        .lightbus()
+        .args([
+            "listen",
+            "auth.user_registered",
+            "--since",
+            "0",
+            "-l",
+            "stop",
+            "-s",
+            "cli",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let lines = support::line_reader(child.stdout.take().expect("stdout"));
+    let (id, _) = fixture.fire("auth", 1, "user_registered", json!({"username": "a"}));
+    let first = lines
+        .recv_timeout(Duration::from_secs(15))
+        .expect("a line within 15 s");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&first).expect("JSON")["id"],
+        json!(id)
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let output = support::wait_with_timeout(child, Duration::from_secs(15));
+    assert!(
+        output.status.success(),
+        "SIGTERM ends listen with 0: {:?} {}",
+        output.status,
+        stderr(&output)
+    );
+    let pending: (usize, redis::Value, redis::Value, redis::Value) = redis::cmd("XPENDING")
+        .arg("auth.*:stream")
+        .arg("cli-stop")
+        .query(&mut fixture.redis.connection())
+        .expect("XPENDING");
+    assert_eq!(
+        pending.0, 0,
+        "what was printed was acknowledged before exiting"
+    );
+}

@@ -9,7 +9,7 @@ pub(crate) struct Errors {
 
 impl Errors {
     /// Adds an error.
-    pub fn push(&mut self, error: syn::Error) {
+    pub(crate) fn push(&mut self, error: syn::Error) {
         self.count += 1;
         match &mut self.combined {
             Some(combined) => combined.combine(error),
@@ -18,12 +18,12 @@ impl Errors {
     }
 
     /// How many errors were pushed so far.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.count
     }
 
     /// `Ok` if no error was pushed, otherwise all of them.
-    pub fn finish(self) -> syn::Result<()> {
+    pub(crate) fn finish(self) -> syn::Result<()> {
         match self.combined {
             Some(error) => Err(error),
             None => Ok(()),

@@ -58,6 +58,16 @@ pub(crate) struct Param {
     pub ty: Type,
     /// Doc comments (kept only for event parameters, where they document the struct field).
     pub docs: Vec<Attribute>,
+    /// `#[default]` or `#[default(value)]`: the value used when a caller leaves it out.
+    pub default: Option<ParamDefault>,
+}
+
+/// The default of a parameter, as written on it.
+pub(crate) enum ParamDefault {
+    /// `#[default]`: the type's `Default::default()`.
+    TypeDefault,
+    /// `#[default(value)]`: `value.into()`.
+    Value(syn::Expr),
 }
 
 /// What an RPC returns, as far as the bus is concerned.
@@ -150,7 +160,7 @@ fn validate_api_name(name: &LitStr) -> syn::Result<()> {
 impl ApiDef {
     /// Validates `trait_item` as an API definition, with the attribute's arguments `args`.
     /// `attr_span` locates the attribute, for errors about a missing argument.
-    pub fn parse(
+    pub(crate) fn parse(
         args: TokenStream,
         attr_span: Span,
         mut trait_item: ItemTrait,
@@ -191,22 +201,22 @@ impl ApiDef {
     }
 
     /// The trait's name, e.g. `Auth`.
-    pub fn ident(&self) -> &Ident {
+    pub(crate) fn ident(&self) -> &Ident {
         &self.trait_item.ident
     }
 
     /// The trait's visibility, given to every generated item.
-    pub fn vis(&self) -> &Visibility {
+    pub(crate) fn vis(&self) -> &Visibility {
         &self.trait_item.vis
     }
 
     /// The name of the generated server type, e.g. `AuthServer`.
-    pub fn server_ident(&self) -> Ident {
+    pub(crate) fn server_ident(&self) -> Ident {
         server_ident(self.ident())
     }
 
     /// The name of the generated client type, e.g. `AuthClient`.
-    pub fn client_ident(&self) -> Ident {
+    pub(crate) fn client_ident(&self) -> Ident {
         client_ident(self.ident())
     }
 }
@@ -480,9 +490,11 @@ fn parse_params(sig: &Signature, errors: &mut Errors, keep_docs: bool) -> Vec<Pa
             }
         };
         check_param_type(&typed.ty, &ident, errors);
+        let default = parse_param_default(&typed.attrs, &typed.ty, &ident, errors);
         let (docs, others): (Vec<_>, Vec<_>) = typed
             .attrs
             .iter()
+            .filter(|attr| !is_default_marker(attr))
             .cloned()
             .partition(|attr| attr.path().is_ident("doc"));
         if keep_docs {
@@ -497,9 +509,89 @@ fn parse_params(sig: &Signature, errors: &mut Errors, keep_docs: bool) -> Vec<Pa
             ident,
             ty: (*typed.ty).clone(),
             docs: if keep_docs { docs } else { Vec::new() },
+            default,
         });
     }
     params
+}
+
+/// Whether `attr` is a parameter's `#[default]` / `#[default(value)]`.
+pub(crate) fn is_default_marker(attr: &Attribute) -> bool {
+    attr.path().is_ident("default")
+}
+
+/// Removes `#[default]` markers from a signature's parameters (they are ours, not Rust's).
+pub(crate) fn strip_default_markers(sig: &mut Signature) {
+    for input in &mut sig.inputs {
+        if let FnArg::Typed(typed) = input {
+            typed.attrs.retain(|attr| !is_default_marker(attr));
+        }
+    }
+}
+
+/// Reads a parameter's `#[default]` or `#[default(value)]`, if any.
+fn parse_param_default(
+    attrs: &[Attribute],
+    ty: &Type,
+    ident: &Ident,
+    errors: &mut Errors,
+) -> Option<ParamDefault> {
+    let mut markers = attrs.iter().filter(|attr| is_default_marker(attr));
+    let marker = markers.next()?;
+    if let Some(second) = markers.next() {
+        errors.push(syn::Error::new_spanned(
+            second,
+            format!("parameter `{ident}` has two defaults: keep one `#[default(...)]`"),
+        ));
+    }
+    if option_inner(ty).is_some() {
+        errors.push(syn::Error::new_spanned(
+            marker,
+            format!(
+                "parameter `{ident}` is an `Option`, which already defaults to `None` when left \
+                 out: remove `#[default]`, or make the parameter a plain type with a default"
+            ),
+        ));
+        return None;
+    }
+    match &marker.meta {
+        syn::Meta::Path(_) => Some(ParamDefault::TypeDefault),
+        syn::Meta::List(list) => match list.parse_args::<syn::Expr>() {
+            Ok(value) => Some(ParamDefault::Value(value)),
+            Err(error) => {
+                errors.push(syn::Error::new(
+                    error.span(),
+                    format!(
+                        "`#[default(...)]` of parameter `{ident}` takes one value, e.g. \
+                         `#[default(\"guest\")]` or `#[default(10)]` ({error})"
+                    ),
+                ));
+                None
+            }
+        },
+        syn::Meta::NameValue(_) => {
+            errors.push(syn::Error::new_spanned(
+                marker,
+                format!(
+                    "write the default of parameter `{ident}` as `#[default(value)]`, or \
+                     `#[default]` for the type's `Default::default()`"
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// `T` when `ty` is an `Option<T>` (any path whose last segment is `Option`).
+pub(crate) fn option_inner(ty: &Type) -> Option<Type> {
+    let segment = last_path_segment(ty).filter(|segment| segment.ident == "Option")?;
+    match &segment.arguments {
+        PathArguments::AngleBracketed(args) => args.args.iter().find_map(|arg| match arg {
+            GenericArgument::Type(ty) => Some(ty.clone()),
+            _ => None,
+        }),
+        _ => None,
+    }
 }
 
 /// Parameters are decoded from JSON into owned values, so they cannot borrow or be generic.
@@ -583,24 +675,42 @@ fn last_path_segment(ty: &Type) -> Option<&syn::PathSegment> {
 
 impl Param {
     /// The parameter's name on the bus (raw identifiers lose their `r#`).
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         self.ident.unraw().to_string()
     }
 
-    /// False when the parameter may be left out: its type is an `Option`.
-    pub fn is_required(&self) -> bool {
-        last_path_segment(&self.ty).is_none_or(|segment| segment.ident != "Option")
+    /// False when the parameter may be left out: its type is an `Option`, or it has a default.
+    pub(crate) fn is_required(&self) -> bool {
+        self.default.is_none() && !self.is_option()
+    }
+
+    /// True when the parameter's type is an `Option`.
+    pub(crate) fn is_option(&self) -> bool {
+        option_inner(&self.ty).is_some()
+    }
+
+    /// An expression of the parameter's type giving its default, if it has one.
+    pub(crate) fn default_value(&self) -> Option<TokenStream> {
+        let ty = &self.ty;
+        self.default.as_ref().map(|default| match default {
+            ParamDefault::TypeDefault => {
+                quote::quote!(<#ty as ::core::default::Default>::default())
+            }
+            ParamDefault::Value(value) => {
+                quote::quote!(::core::convert::Into::<#ty>::into(#value))
+            }
+        })
     }
 }
 
 impl Rpc {
     /// The procedure's name on the bus.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         self.method.sig.ident.unraw().to_string()
     }
 
     /// The method's doc comments.
-    pub fn docs(&self) -> impl Iterator<Item = &Attribute> {
+    pub(crate) fn docs(&self) -> impl Iterator<Item = &Attribute> {
         self.method
             .attrs
             .iter()
@@ -608,7 +718,7 @@ impl Rpc {
     }
 
     /// The method's `#[deprecated]` attribute, if any: it deprecates the client method too.
-    pub fn deprecation(&self) -> Option<&Attribute> {
+    pub(crate) fn deprecation(&self) -> Option<&Attribute> {
         self.method
             .attrs
             .iter()
@@ -618,7 +728,7 @@ impl Rpc {
 
 impl Event {
     /// The event's name on the bus.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         self.ident.unraw().to_string()
     }
 }

@@ -7,8 +7,11 @@
 //! `run` (with `--service-name`, `--process-name`, `--config`, `--log-level`, `--only`,
 //! `--skip`) comes from `lightbus::cli`; `--help` lists everything.
 
+// Written as the shared `auth-api` crate would export it, hence `pub` items.
+#[allow(unreachable_pub)]
 #[path = "auth/api.rs"]
 mod api;
+#[allow(unreachable_pub)]
 #[path = "auth/service.rs"]
 mod service;
 

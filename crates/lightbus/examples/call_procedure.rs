@@ -4,6 +4,8 @@
 //! cargo run --example call_procedure
 //! ```
 
+// Written as the shared `auth-api` crate would export it, hence `pub` items.
+#[allow(unreachable_pub)]
 #[path = "auth/api.rs"]
 mod api;
 

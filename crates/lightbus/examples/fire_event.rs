@@ -7,8 +7,11 @@
 //! Like the seed's `fire_event.py`, which imports `bus.py`, this is part of the auth
 //! service: it registers the `auth` API, and so may fire the API's events.
 
+// Written as the shared `auth-api` crate would export it, hence `pub` items.
+#[allow(unreachable_pub)]
 #[path = "auth/api.rs"]
 mod api;
+#[allow(unreachable_pub)]
 #[path = "auth/service.rs"]
 mod service;
 

@@ -84,7 +84,9 @@ impl JsonSchema for Base64Bytes {
         "Base64Bytes".into()
     }
 
+    /// `{"type": "string"}`, exactly what the peer writes for `bytes` (a `contentEncoding`
+    /// would make the stored schemas of a Rust and a Python worker differ).
     fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
-        json_schema!({"type": "string", "contentEncoding": "base64"})
+        json_schema!({"type": "string"})
     }
 }

@@ -2,6 +2,8 @@
 //! with keyword arguments, as a worker would, and its descriptor and event structs are inspected.
 //! One test runs the generated client against the generated server over a private redis-server.
 
+// A test crate: its APIs are cases, documented by the test that uses them.
+#![allow(missing_docs, unreachable_pub)]
 // Generated code must not make its users' builds noisy.
 #![deny(unused, deprecated)]
 
@@ -37,7 +39,7 @@ mod auth {
 
     /// The authentication API.
     #[lightbus::api(name = "my_company.auth", version = 2)]
-    pub trait Auth {
+    pub(crate) trait Auth {
         /// Checks a user's password.
         async fn check_password(&self, username: String, password: String) -> bool;
 
@@ -358,25 +360,16 @@ async fn the_client_has_typed_methods(bus: &lightbus::Bus) -> lightbus::Result<(
 /// private redis-server and `AuthClient` calls it.
 #[tokio::test]
 async fn the_client_calls_the_server_over_redis() {
-    use lightbus_test_support::TestRedis;
+    use lightbus_test_support::{bus, RunningWorker, TestRedis};
 
     let redis = TestRedis::start();
-    let bus = |redis: &TestRedis| {
-        lightbus::Bus::builder()
-            .config_file(redis.config_file(""))
-            .build()
-            .expect("a bus from the test config")
-    };
-    let server = bus(&redis);
+    let server = bus(&redis.config().write());
     server
         .register(AuthServer::new(AuthService::default()))
         .expect("register the API");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(lightbus::worker::Worker::new(server.clone()).run(async {
-        let _ = stopped.await;
-    }));
+    let worker = RunningWorker::serve(server.clone());
 
-    let client = AuthClient::new(&bus(&redis));
+    let client = AuthClient::new(&bus(&redis.config().write()));
     assert!(client.check_password("admin", "secret").await.unwrap());
     assert!(!client.check_password("admin", "wrong").await.unwrap());
     let profile = Profile {
@@ -403,8 +396,7 @@ async fn the_client_calls_the_server_over_redis() {
         .await
         .expect("the authoritative process fires");
 
-    stop.send(()).unwrap();
-    worker.await.unwrap().expect("the worker stops cleanly");
+    worker.stop().await.expect("the worker stops cleanly");
 }
 
 /// Generated code must not clash with names the user chose.
@@ -413,7 +405,7 @@ mod hygiene {
 
     /// A user type named like the server's type parameter.
     #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
-    pub struct T(pub i64);
+    pub(crate) struct T(pub i64);
 
     #[lightbus::api(name = "hygiene")]
     trait Hygiene {

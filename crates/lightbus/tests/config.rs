@@ -94,7 +94,7 @@ fn flags_beat_environment_beats_file() {
     let broken = dir.path().join("broken.yaml");
     std::fs::write(&broken, "apis:\n  default:\n    rpc_timeout: [1]\n").expect("write");
     std::env::set_var("LIGHTBUS_CONFIG", &broken);
-    let error = lightbus::create().err().expect("invalid config");
+    let error = lightbus::create().expect_err("invalid config");
     let text = error.to_string();
     assert!(
         text.contains("broken.yaml") && text.contains("apis.default.rpc_timeout"),

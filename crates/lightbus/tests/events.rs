@@ -1,19 +1,20 @@
 //! Events between Rust processes over a private redis-server: delivery, sharing, stream
 //! layouts, replay, failures and their policies, dead letters, reclaiming, fire bursts.
 
-mod events_support;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use events_support::*;
 use lightbus::api::Kwargs;
 use lightbus::{Error, EventMessage, OnError, Since};
-use lightbus_test_support::TestRedis;
+use lightbus_test_support::apis::events_auth::{firer, user, UserDeleted, UserRegistered};
+use lightbus_test_support::inspect::{
+    consumer_names, entries, pending_count, wait_for_consumers, wait_for_group,
+    wait_until_acknowledged,
+};
+use lightbus_test_support::{eventually, named_bus, Collector, RunningWorker, TestRedis};
 use serde_json::json;
 
 const PER_API: &str = "auth.*:stream";
-const WAIT: Duration = Duration::from_secs(10);
 
 fn kwargs(value: serde_json::Value) -> Kwargs {
     value.as_object().cloned().unwrap_or_default()
@@ -22,11 +23,11 @@ fn kwargs(value: serde_json::Value) -> Kwargs {
 #[tokio::test]
 async fn fired_events_reach_typed_and_raw_listeners_in_order() {
     let redis = TestRedis::start();
-    let config = config(&redis, "");
+    let config = redis.config().validate(false).write();
     let firer = firer(&config);
 
     // A service that is not authoritative for `auth` may listen to it, but not fire.
-    let mail = bus(&config, "mail", "mail-1");
+    let mail = named_bus(&config, "mail", "mail-1");
     let typed = Collector::default();
     let typed_users = Arc::new(Mutex::new(Vec::new()));
     let (collector, users) = (typed.clone(), typed_users.clone());
@@ -49,7 +50,7 @@ async fn fired_events_reach_typed_and_raw_listeners_in_order() {
     let err = mail.fire(user(0)).await.unwrap_err();
     assert!(matches!(err, Error::NotAuthoritative { .. }), "{err}");
 
-    let worker = RunningWorker::start(mail);
+    let worker = RunningWorker::serve(mail);
     wait_for_group(&redis, PER_API, "mail-send_welcome_email").await;
     wait_for_group(&redis, PER_API, "mail-audit").await;
 
@@ -62,7 +63,7 @@ async fn fired_events_reach_typed_and_raw_listeners_in_order() {
         .await
         .expect("fire user_deleted");
 
-    let received = typed.wait_for(5, WAIT).await;
+    let received = typed.wait_for(5).await;
     for (n, (message, fired)) in received.iter().zip(&fired).enumerate() {
         assert_eq!(message.id, fired.id);
         assert_eq!(message.native_id.as_deref(), Some(fired.native_id.as_str()));
@@ -79,12 +80,12 @@ async fn fired_events_reach_typed_and_raw_listeners_in_order() {
         (0..5).map(user).collect::<Vec<_>>()
     );
 
-    let audited = raw.wait_for(6, WAIT).await;
+    let audited = raw.wait_for(6).await;
     assert_eq!(audited[5].id, deleted.id);
     assert_eq!(audited[5].canonical_name(), "auth.user_deleted");
     // The typed listener skipped user_deleted (acknowledged, not delivered).
-    wait_until(|| pending_count(&redis, PER_API, "mail-send_welcome_email") == 0).await;
-    wait_until(|| pending_count(&redis, PER_API, "mail-audit") == 0).await;
+    wait_until_acknowledged(&redis, PER_API, "mail-send_welcome_email").await;
+    wait_until_acknowledged(&redis, PER_API, "mail-audit").await;
     assert_eq!(typed.len(), 5);
 
     // The entries are exactly what the peer writes: noops that created the stream (one per
@@ -118,7 +119,7 @@ async fn fired_events_reach_typed_and_raw_listeners_in_order() {
 #[tokio::test]
 async fn processes_of_a_service_share_events_and_listener_names_each_get_all() {
     let redis = TestRedis::start();
-    let config = config(&redis, "");
+    let config = redis.config().validate(false).write();
     let firer = firer(&config);
 
     let slow_collector = |collector: Collector| {
@@ -135,7 +136,7 @@ async fn processes_of_a_service_share_events_and_listener_names_each_get_all() {
         Collector::default(),
         Collector::default(),
     );
-    let one = bus(&config, "mail", "mail-1");
+    let one = named_bus(&config, "mail", "mail-1");
     one.listen_raw(
         &["auth.user_registered"],
         "welcome",
@@ -144,14 +145,14 @@ async fn processes_of_a_service_share_events_and_listener_names_each_get_all() {
     .expect("listener");
     one.listen_raw(&["auth.user_registered"], "audit", audit.raw_handler())
         .expect("listener");
-    let two = bus(&config, "mail", "mail-2");
+    let two = named_bus(&config, "mail", "mail-2");
     two.listen_raw(
         &["auth.user_registered"],
         "welcome",
         slow_collector(second.clone()),
     )
     .expect("listener");
-    let workers = [RunningWorker::start(one), RunningWorker::start(two)];
+    let workers = [RunningWorker::serve(one), RunningWorker::serve(two)];
     wait_for_consumers(&redis, PER_API, "mail-welcome", 2).await;
     wait_for_group(&redis, PER_API, "mail-audit").await;
 
@@ -159,8 +160,11 @@ async fn processes_of_a_service_share_events_and_listener_names_each_get_all() {
     for n in 0..60 {
         fired.push(firer.fire(user(n)).await.expect("fire").id);
     }
-    let audited = audit.wait_for(60, WAIT).await;
-    wait_until(|| first.len() + second.len() >= 60).await;
+    let audited = audit.wait_for(60).await;
+    eventually("the service handled 60 events", || {
+        first.len() + second.len() >= 60
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await; // no late duplicates
 
     let mut shared: Vec<String> = first.all().into_iter().map(|m| m.id).collect();
@@ -193,9 +197,13 @@ async fn processes_of_a_service_share_events_and_listener_names_each_get_all() {
 #[tokio::test]
 async fn per_event_streams_carry_one_event_each() {
     let redis = TestRedis::start();
-    let config = config(&redis, "        stream_use: per_event\n");
+    let config = redis
+        .config()
+        .validate(false)
+        .event_yaml("        stream_use: per_event\n")
+        .write();
     let firer = firer(&config);
-    let mail = bus(&config, "mail", "mail-1");
+    let mail = named_bus(&config, "mail", "mail-1");
     let typed = Collector::default();
     let collector = typed.clone();
     mail.listen(
@@ -213,7 +221,7 @@ async fn per_event_streams_carry_one_event_each() {
         raw.raw_handler(),
     )
     .expect("raw listener on two streams");
-    let worker = RunningWorker::start(mail);
+    let worker = RunningWorker::serve(mail);
     wait_for_group(&redis, "auth.user_registered:stream", "mail-welcome").await;
     wait_for_group(&redis, "auth.user_deleted:stream", "mail-audit").await;
 
@@ -226,7 +234,7 @@ async fn per_event_streams_carry_one_event_each() {
         .expect("fire");
     firer.fire(user(2)).await.expect("fire");
 
-    let audited = raw.wait_for(3, WAIT).await;
+    let audited = raw.wait_for(3).await;
     let mut streams: Vec<String> = audited.iter().filter_map(|m| m.stream.clone()).collect();
     streams.sort();
     assert_eq!(
@@ -237,7 +245,7 @@ async fn per_event_streams_carry_one_event_each() {
             "auth.user_registered:stream"
         ]
     );
-    let welcomed = typed.wait_for(2, WAIT).await;
+    let welcomed = typed.wait_for(2).await;
     assert!(welcomed
         .iter()
         .all(|m| m.stream.as_deref() == Some("auth.user_registered:stream")));
@@ -249,17 +257,17 @@ async fn per_event_streams_carry_one_event_each() {
 #[tokio::test]
 async fn a_listener_restarted_after_downtime_gets_what_was_fired_meanwhile() {
     let redis = TestRedis::start();
-    let config = config(&redis, "");
+    let config = redis.config().validate(false).write();
     let firer = firer(&config);
 
     let before = Collector::default();
-    let mail = bus(&config, "mail", "mail-1");
+    let mail = named_bus(&config, "mail", "mail-1");
     mail.listen_raw(&["auth.user_registered"], "welcome", before.raw_handler())
         .expect("listener");
-    let worker = RunningWorker::start(mail);
+    let worker = RunningWorker::serve(mail);
     wait_for_group(&redis, PER_API, "mail-welcome").await;
     firer.fire(user(0)).await.expect("fire");
-    before.wait_for(1, WAIT).await;
+    before.wait_for(1).await;
     worker.stop().await.expect("clean stop");
 
     let mut missed = Vec::new();
@@ -269,11 +277,11 @@ async fn a_listener_restarted_after_downtime_gets_what_was_fired_meanwhile() {
 
     // A new process of the service (a redeploy: another process name).
     let after = Collector::default();
-    let mail = bus(&config, "mail", "mail-2");
+    let mail = named_bus(&config, "mail", "mail-2");
     mail.listen_raw(&["auth.user_registered"], "welcome", after.raw_handler())
         .expect("listener");
-    let worker = RunningWorker::start(mail);
-    let received = after.wait_for(5, WAIT).await;
+    let worker = RunningWorker::serve(mail);
+    let received = after.wait_for(5).await;
     let ids: Vec<String> = received.into_iter().map(|m| m.id).collect();
     assert_eq!(ids, missed);
     worker.stop().await.expect("clean stop");
@@ -283,9 +291,9 @@ async fn a_listener_restarted_after_downtime_gets_what_was_fired_meanwhile() {
 #[tokio::test]
 async fn listeners_added_in_on_start_or_while_running_start_consuming() {
     let redis = TestRedis::start();
-    let config = config(&redis, "");
+    let config = redis.config().validate(false).write();
     let firer = firer(&config);
-    let mail = bus(&config, "mail", "mail-1");
+    let mail = named_bus(&config, "mail", "mail-1");
     let from_hook = Collector::default();
     let hook_collector = from_hook.clone();
     mail.on_start(move |bus| {
@@ -298,7 +306,7 @@ async fn listeners_added_in_on_start_or_while_running_start_consuming() {
             )
         }
     });
-    let worker = RunningWorker::start(mail.clone());
+    let worker = RunningWorker::serve(mail.clone());
     wait_for_group(&redis, PER_API, "mail-from_hook").await;
 
     let late = Collector::default();
@@ -308,18 +316,18 @@ async fn listeners_added_in_on_start_or_while_running_start_consuming() {
     let err = mail
         .listen_raw(&["auth.user_registered"], "late", late.raw_handler())
         .unwrap_err();
-    assert!(matches!(err, Error::Duplicate(_)), "{err}");
+    assert!(matches!(err, Error::Duplicate { .. }), "{err}");
 
     let fired = firer.fire(user(1)).await.expect("fire");
-    assert_eq!(from_hook.wait_for(1, WAIT).await[0].id, fired.id);
-    assert_eq!(late.wait_for(1, WAIT).await[0].id, fired.id);
+    assert_eq!(from_hook.wait_for(1).await[0].id, fired.id);
+    assert_eq!(late.wait_for(1).await[0].id, fired.id);
     worker.stop().await.expect("clean stop");
 }
 
 #[tokio::test]
 async fn since_chooses_where_a_new_listener_starts() {
     let redis = TestRedis::start();
-    let config = config(&redis, "");
+    let config = redis.config().validate(false).write();
     let firer = firer(&config);
     let first = firer.fire(user(0)).await.expect("fire");
     firer.fire(user(1)).await.expect("fire");
@@ -328,7 +336,7 @@ async fn since_chooses_where_a_new_listener_starts() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     firer.fire(user(2)).await.expect("fire");
 
-    let mail = bus(&config, "mail", "mail-1");
+    let mail = named_bus(&config, "mail", "mail-1");
     let collectors: Vec<(Collector, Since, &str)> = vec![
         (Collector::default(), Since::Beginning, "replay"),
         (Collector::default(), Since::Time(cutoff), "recent"),
@@ -345,7 +353,7 @@ async fn since_chooses_where_a_new_listener_starts() {
             .listen_raw(&["auth.user_registered"], collector.raw_handler())
             .expect("listener");
     }
-    let worker = RunningWorker::start(mail);
+    let worker = RunningWorker::serve(mail);
     for (_, _, name) in &collectors {
         wait_for_group(&redis, PER_API, &format!("mail-{name}")).await;
     }
@@ -365,7 +373,7 @@ async fn since_chooses_where_a_new_listener_starts() {
         &["user3"],
     ];
     for ((collector, _, name), expected) in collectors.iter().zip(expected) {
-        collector.wait_for(expected.len(), WAIT).await;
+        collector.wait_for(expected.len()).await;
         assert_eq!(usernames(collector), expected, "listener {name}");
     }
     worker.stop().await.expect("clean stop");
@@ -374,9 +382,9 @@ async fn since_chooses_where_a_new_listener_starts() {
 #[tokio::test]
 async fn poison_entries_go_to_the_dead_letter_stream_and_the_worker_carries_on() {
     let redis = TestRedis::start();
-    let config = config(&redis, "");
+    let config = redis.config().validate(false).write();
     let firer = firer(&config);
-    let mail = bus(&config, "mail", "mail-1");
+    let mail = named_bus(&config, "mail", "mail-1");
     let welcomed = Collector::default();
     let collector = welcomed.clone();
     mail.listen(
@@ -387,7 +395,7 @@ async fn poison_entries_go_to_the_dead_letter_stream_and_the_worker_carries_on()
         },
     )
     .expect("listener");
-    let worker = RunningWorker::start(mail);
+    let worker = RunningWorker::serve(mail);
     wait_for_group(&redis, PER_API, "mail-welcome").await;
 
     let metadata = [
@@ -421,12 +429,15 @@ async fn poison_entries_go_to_the_dead_letter_stream_and_the_worker_carries_on()
     }
     let good = firer.fire(user(7)).await.expect("fire");
 
-    let handled = welcomed.wait_for(1, WAIT).await;
+    let handled = welcomed.wait_for(1).await;
     assert_eq!(
         handled[0].id, good.id,
         "the worker carried on past the poison"
     );
-    wait_until(|| entries(&redis, &format!("{PER_API}:dead")).len() == 3).await;
+    eventually("three entries are dead-lettered", || {
+        entries(&redis, &format!("{PER_API}:dead")).len() == 3
+    })
+    .await;
     let dead = entries(&redis, &format!("{PER_API}:dead"));
     for ((_, fields), (original_fields, original_id)) in
         dead.iter().zip(poison.iter().zip(&poison_ids))
@@ -448,7 +459,7 @@ async fn poison_entries_go_to_the_dead_letter_stream_and_the_worker_carries_on()
             );
         }
     }
-    wait_until(|| pending_count(&redis, PER_API, "mail-welcome") == 0).await;
+    wait_until_acknowledged(&redis, PER_API, "mail-welcome").await;
     assert_eq!(welcomed.len(), 1);
     worker
         .stop()
@@ -459,9 +470,9 @@ async fn poison_entries_go_to_the_dead_letter_stream_and_the_worker_carries_on()
 #[tokio::test]
 async fn a_failing_handler_stops_the_worker_and_its_event_is_delivered_again() {
     let redis = TestRedis::start();
-    let config = config(&redis, "");
+    let config = redis.config().validate(false).write();
     let firer = firer(&config);
-    let mail = bus(&config, "mail", "mail-1");
+    let mail = named_bus(&config, "mail", "mail-1");
     mail.listen(
         "welcome",
         |_message: EventMessage, user: UserRegistered| async move {
@@ -469,11 +480,11 @@ async fn a_failing_handler_stops_the_worker_and_its_event_is_delivered_again() {
         },
     )
     .expect("listener");
-    let worker = RunningWorker::start(mail);
+    let worker = RunningWorker::serve(mail);
     wait_for_group(&redis, PER_API, "mail-welcome").await;
     let fired = firer.fire(user(0)).await.expect("fire");
 
-    match worker.finished(WAIT).await {
+    match worker.finished().await {
         Err(Error::ListenerFailed {
             listener,
             event,
@@ -499,23 +510,23 @@ async fn a_failing_handler_stops_the_worker_and_its_event_is_delivered_again() {
         .expect("fire while the worker is down");
 
     // Fixed and restarted under the same process name: the event comes back first.
-    let mail = bus(&config, "mail", "mail-1");
+    let mail = named_bus(&config, "mail", "mail-1");
     let fixed = Collector::default();
     mail.listen_raw(&["auth.user_registered"], "welcome", fixed.raw_handler())
         .expect("listener");
-    let worker = RunningWorker::start(mail);
-    let received = fixed.wait_for(2, WAIT).await;
+    let worker = RunningWorker::serve(mail);
+    let received = fixed.wait_for(2).await;
     assert_eq!(received[0].id, fired.id);
-    wait_until(|| pending_count(&redis, PER_API, "mail-welcome") == 0).await;
+    wait_until_acknowledged(&redis, PER_API, "mail-welcome").await;
     worker.stop().await.expect("clean stop");
 }
 
 #[tokio::test]
 async fn ack_and_log_carries_on_after_errors_and_panics() {
     let redis = TestRedis::start();
-    let config = config(&redis, "");
+    let config = redis.config().validate(false).write();
     let firer = firer(&config);
-    let mail = bus(&config, "mail", "mail-1");
+    let mail = named_bus(&config, "mail", "mail-1");
     let handled = Collector::default();
     let collector = handled.clone();
     mail.listener("flaky")
@@ -534,14 +545,14 @@ async fn ack_and_log_carries_on_after_errors_and_panics() {
             }
         })
         .expect("listener");
-    let worker = RunningWorker::start(mail);
+    let worker = RunningWorker::serve(mail);
     wait_for_group(&redis, PER_API, "mail-flaky").await;
     for n in 0..3 {
         firer.fire(user(n)).await.expect("fire");
     }
-    let received = handled.wait_for(1, WAIT).await;
+    let received = handled.wait_for(1).await;
     assert_eq!(received[0].kwargs["username"], "user2");
-    wait_until(|| pending_count(&redis, PER_API, "mail-flaky") == 0).await;
+    wait_until_acknowledged(&redis, PER_API, "mail-flaky").await;
     worker
         .stop()
         .await
@@ -551,9 +562,9 @@ async fn ack_and_log_carries_on_after_errors_and_panics() {
 #[tokio::test]
 async fn concurrency_bounds_how_many_events_run_at_once() {
     let redis = TestRedis::start();
-    let config = config(&redis, "");
+    let config = redis.config().validate(false).write();
     let firer = firer(&config);
-    let mail = bus(&config, "mail", "mail-1");
+    let mail = named_bus(&config, "mail", "mail-1");
     let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let done = Collector::default();
@@ -572,12 +583,12 @@ async fn concurrency_bounds_how_many_events_run_at_once() {
             }
         })
         .expect("listener");
-    let worker = RunningWorker::start(mail);
+    let worker = RunningWorker::serve(mail);
     wait_for_group(&redis, PER_API, "mail-parallel").await;
     for n in 0..12 {
         firer.fire(user(n)).await.expect("fire");
     }
-    done.wait_for(12, WAIT).await;
+    done.wait_for(12).await;
     assert_eq!(peak.load(std::sync::atomic::Ordering::SeqCst), 4);
     worker.stop().await.expect("clean stop");
 }
@@ -585,10 +596,13 @@ async fn concurrency_bounds_how_many_events_run_at_once() {
 #[tokio::test]
 async fn entries_abandoned_by_a_dead_consumer_are_reclaimed_and_idle_consumers_removed() {
     let redis = TestRedis::start();
-    let config = config(
-        &redis,
-        "        acknowledgement_timeout: 1\n        reclaim_interval: 0.3\n        consumer_ttl: 1\n",
-    );
+    let config = redis
+        .config()
+        .validate(false)
+        .event_yaml(
+            "        acknowledgement_timeout: 1\n        reclaim_interval: 0.3\n        consumer_ttl: 1\n",
+        )
+        .write();
     let firer = firer(&config);
     let mut connection = redis.connection();
     let _: () = redis::cmd("XGROUP")
@@ -624,7 +638,7 @@ async fn entries_abandoned_by_a_dead_consumer_are_reclaimed_and_idle_consumers_r
     assert_eq!(pending_count(&redis, PER_API, "mail-welcome"), 3);
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
-    let mail = bus(&config, "mail", "survivor");
+    let mail = named_bus(&config, "mail", "survivor");
     let reclaimed = Collector::default();
     mail.listen_raw(
         &["auth.user_registered"],
@@ -632,11 +646,11 @@ async fn entries_abandoned_by_a_dead_consumer_are_reclaimed_and_idle_consumers_r
         reclaimed.raw_handler(),
     )
     .expect("listener");
-    let worker = RunningWorker::start(mail);
-    let received = reclaimed.wait_for(3, WAIT).await;
+    let worker = RunningWorker::serve(mail);
+    let received = reclaimed.wait_for(3).await;
     let ids: Vec<String> = received.into_iter().map(|m| m.id).collect();
     assert_eq!(ids, fired);
-    wait_until(|| pending_count(&redis, PER_API, "mail-welcome") == 0).await;
+    wait_until_acknowledged(&redis, PER_API, "mail-welcome").await;
     let consumers = consumer_names(&redis, PER_API, "mail-welcome");
     assert!(
         !consumers.contains(&"departed".to_owned()),
@@ -652,7 +666,7 @@ async fn entries_abandoned_by_a_dead_consumer_are_reclaimed_and_idle_consumers_r
 #[tokio::test]
 async fn a_burst_of_fires_costs_one_command_each() {
     let redis = TestRedis::start();
-    let config = config(&redis, "");
+    let config = redis.config().validate(false).write();
     let firer = firer(&config);
     firer.fire(user(0)).await.expect("warm up the connection");
     let mut connection = redis.connection();
@@ -698,9 +712,9 @@ async fn a_burst_of_fires_costs_one_command_each() {
 #[tokio::test]
 async fn a_listener_handles_a_burst_in_stream_order() {
     let redis = TestRedis::start();
-    let config = config(&redis, "");
+    let config = redis.config().validate(false).write();
     let firer = firer(&config);
-    let mail = bus(&config, "mail", "mail-1");
+    let mail = named_bus(&config, "mail", "mail-1");
     let collector = Collector::default();
     mail.listen_raw(
         &["auth.user_registered"],
@@ -708,7 +722,7 @@ async fn a_listener_handles_a_burst_in_stream_order() {
         collector.raw_handler(),
     )
     .expect("listener");
-    let worker = RunningWorker::start(mail);
+    let worker = RunningWorker::serve(mail);
     wait_for_group(&redis, PER_API, "mail-welcome").await;
 
     let started = std::time::Instant::now();
@@ -716,7 +730,7 @@ async fn a_listener_handles_a_burst_in_stream_order() {
     for fired in futures::future::join_all(fires).await {
         fired.expect("fire");
     }
-    let received = collector.wait_for(2000, WAIT).await;
+    let received = collector.wait_for(2000).await;
     eprintln!("2000 events fired and handled in {:?}", started.elapsed());
     let stream_ids: Vec<(u64, u64)> = received
         .iter()
@@ -729,40 +743,6 @@ async fn a_listener_handles_a_burst_in_stream_order() {
         stream_ids.windows(2).all(|pair| pair[0] < pair[1]),
         "handled in stream order"
     );
-    wait_until(|| pending_count(&redis, PER_API, "mail-welcome") == 0).await;
+    wait_until_acknowledged(&redis, PER_API, "mail-welcome").await;
     worker.stop().await.expect("clean stop");
-}
-
-/// Polls `condition` every 20 ms for up to 10 s.
-async fn wait_until(condition: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + WAIT;
-    while !condition() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "condition not met within {WAIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// The consumers of `group` on `stream`.
-fn consumer_names(redis: &TestRedis, stream: &str, group: &str) -> Vec<String> {
-    let mut connection = redis.connection();
-    let consumers: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
-        .arg("CONSUMERS")
-        .arg(stream)
-        .arg(group)
-        .query(&mut connection)
-        .expect("XINFO CONSUMERS");
-    consumers
-        .iter()
-        .filter_map(|consumer| consumer.get("name"))
-        .filter_map(|name| redis::from_redis_value_ref::<String>(name).ok())
-        .collect()
-}
-
-/// Waits until `group` on `stream` has at least `n` consumers (each has read once).
-async fn wait_for_consumers(redis: &TestRedis, stream: &str, group: &str, n: usize) {
-    wait_for_group(redis, stream, group).await;
-    wait_until(|| consumer_names(redis, stream, group).len() >= n).await;
 }

@@ -3,20 +3,21 @@
 //! The killed worker is a child process: this test binary run again with
 //! `LIGHTBUS_TEST_CHILD_CONFIG` set, executing only `child_listener_process`.
 
-mod events_support;
-
 use std::collections::BTreeSet;
-use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use events_support::*;
 use lightbus::EventMessage;
-use lightbus_test_support::TestRedis;
+use lightbus_test_support::apis::events_auth::{firer, user};
+use lightbus_test_support::inspect::{
+    entries, pending_count, wait_for_group, wait_until_acknowledged,
+};
+use lightbus_test_support::{
+    line_channel, named_bus, Collector, RunningWorker, TestRedis, PATIENCE,
+};
 
 const PER_API: &str = "auth.*:stream";
-const WAIT: Duration = Duration::from_secs(15);
 
 /// The child process's body (a no-op when run as an ordinary test): a worker of service
 /// `mail` whose `welcome` listener prints `handling <user>` and, unless `SLOW` is unset,
@@ -28,7 +29,7 @@ async fn child_listener_process() {
     };
     let process = std::env::var("LIGHTBUS_TEST_CHILD_PROCESS").unwrap_or_default();
     let slow = std::env::var("LIGHTBUS_TEST_CHILD_SLOW").is_ok();
-    let bus = bus(&config.into(), "mail", &process);
+    let bus = named_bus(Path::new(&config), "mail", &process);
     bus.listen_raw(
         &["auth.user_registered"],
         "welcome",
@@ -70,25 +71,16 @@ impl ChildListener {
             command.env("LIGHTBUS_TEST_CHILD_SLOW", "1");
         }
         let mut child = command.spawn().expect("spawn the child listener");
-        let stdout = child.stdout.take().expect("child stdout");
-        let (sender, lines) = tokio::sync::mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = line_channel(child.stdout.take().expect("child stdout"));
         ChildListener { child, lines }
     }
 
     /// Waits for the next line starting with `prefix` and returns the rest of it.
     async fn expect(&mut self, prefix: &str) -> String {
         loop {
-            let line = tokio::time::timeout(WAIT, self.lines.recv())
+            let line = tokio::time::timeout(PATIENCE, self.lines.recv())
                 .await
-                .unwrap_or_else(|_| panic!("no `{prefix}` line from the child within {WAIT:?}"))
+                .unwrap_or_else(|_| panic!("no `{prefix}` line from the child within {PATIENCE:?}"))
                 .unwrap_or_else(|| panic!("the child exited before printing `{prefix}`"));
             if let Some(rest) = line.strip_prefix(prefix) {
                 return rest.to_owned();
@@ -112,10 +104,11 @@ impl Drop for ChildListener {
 #[tokio::test]
 async fn a_worker_killed_mid_batch_has_its_events_delivered_again() {
     let redis = TestRedis::start();
-    let config = config(
-        &redis,
-        "        acknowledgement_timeout: 1\n        reclaim_interval: 0.3\n",
-    );
+    let config = redis
+        .config()
+        .validate(false)
+        .event_yaml("        acknowledgement_timeout: 1\n        reclaim_interval: 0.3\n")
+        .write();
     let firer = firer(&config);
 
     // 1. Killed while handling the first of a batch of three; restarted under the same
@@ -151,7 +144,7 @@ async fn a_worker_killed_mid_batch_has_its_events_delivered_again() {
         ["user0", "user1", "user2"],
         "delivered again, in order"
     );
-    wait_until(|| pending_count(&redis, PER_API, "mail-welcome") == 0).await;
+    wait_until_acknowledged(&redis, PER_API, "mail-welcome").await;
     restarted.kill();
 
     // 2. Killed again; this time another process of the service (another name) reclaims
@@ -164,7 +157,7 @@ async fn a_worker_killed_mid_batch_has_its_events_delivered_again() {
     doomed.kill();
     assert_eq!(pending_count(&redis, PER_API, "mail-welcome"), 2);
 
-    let survivor = bus(&config, "mail", "mail-3");
+    let survivor = named_bus(&config, "mail", "mail-3");
     let collector = Collector::default();
     survivor
         .listen_raw(
@@ -173,23 +166,27 @@ async fn a_worker_killed_mid_batch_has_its_events_delivered_again() {
             collector.raw_handler(),
         )
         .expect("listener");
-    let worker = RunningWorker::start(survivor);
-    let received = collector.wait_for(2, WAIT).await;
+    let worker = RunningWorker::serve(survivor);
+    let received = collector.wait_for(2).await;
     let users: BTreeSet<String> = received
         .iter()
         .map(|m| m.kwargs["username"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(users, BTreeSet::from(["user3".into(), "user4".into()]));
-    wait_until(|| pending_count(&redis, PER_API, "mail-welcome") == 0).await;
+    wait_until_acknowledged(&redis, PER_API, "mail-welcome").await;
     worker.stop().await.expect("clean stop");
 }
 
 #[tokio::test]
 async fn consumption_resumes_after_a_redis_restart_without_skipping_new_events() {
     let mut redis = TestRedis::start();
-    let config = config(&redis, "        consumption_restart_delay: 1\n");
+    let config = redis
+        .config()
+        .validate(false)
+        .event_yaml("        consumption_restart_delay: 1\n")
+        .write();
     let firer = firer(&config);
-    let mail = bus(&config, "mail", "mail-1");
+    let mail = named_bus(&config, "mail", "mail-1");
     let collector = Collector::default();
     mail.listen_raw(
         &["auth.user_registered"],
@@ -197,10 +194,10 @@ async fn consumption_resumes_after_a_redis_restart_without_skipping_new_events()
         collector.raw_handler(),
     )
     .expect("listener");
-    let worker = RunningWorker::start(mail);
+    let worker = RunningWorker::serve(mail);
     wait_for_group(&redis, PER_API, "mail-welcome").await;
     firer.fire(user(0)).await.expect("fire");
-    collector.wait_for(1, WAIT).await;
+    collector.wait_for(1).await;
 
     // Redis restarts empty (no persistence). Events fired as soon as it is back, before
     // the listener has reconnected and re-created its group, must still reach it.
@@ -211,7 +208,7 @@ async fn consumption_resumes_after_a_redis_restart_without_skipping_new_events()
     for n in 1..4 {
         fired.push(fire_until_accepted(&firer, n).await);
     }
-    let received = collector.wait_for(4, WAIT).await;
+    let received = collector.wait_for(4).await;
     let ids: Vec<String> = received[1..].iter().map(|m| m.id.clone()).collect();
     assert_eq!(ids, fired);
     worker.stop().await.expect("clean stop");
@@ -220,9 +217,13 @@ async fn consumption_resumes_after_a_redis_restart_without_skipping_new_events()
 #[tokio::test]
 async fn nothing_is_lost_when_redis_restarts_from_a_snapshot_mid_consumption() {
     let mut redis = TestRedis::start();
-    let config = config(&redis, "        consumption_restart_delay: 1\n");
+    let config = redis
+        .config()
+        .validate(false)
+        .event_yaml("        consumption_restart_delay: 1\n")
+        .write();
     let firer = firer(&config);
-    let mail = bus(&config, "mail", "mail-1");
+    let mail = named_bus(&config, "mail", "mail-1");
     let collector = Collector::default();
     let slow = collector.clone();
     mail.listen_raw(
@@ -237,13 +238,13 @@ async fn nothing_is_lost_when_redis_restarts_from_a_snapshot_mid_consumption() {
         },
     )
     .expect("listener");
-    let worker = RunningWorker::start(mail);
+    let worker = RunningWorker::serve(mail);
     wait_for_group(&redis, PER_API, "mail-welcome").await;
     let mut fired = BTreeSet::new();
     for n in 0..8 {
         fired.insert(firer.fire(user(n)).await.expect("fire").id);
     }
-    collector.wait_for(2, WAIT).await;
+    collector.wait_for(2).await;
 
     // Redis crashes mid-batch and comes back from a snapshot taken at that moment: some
     // events handled, some read but unacknowledged, some not yet read.
@@ -258,7 +259,7 @@ async fn nothing_is_lost_when_redis_restarts_from_a_snapshot_mid_consumption() {
         "the snapshot was loaded (noop + 8)"
     );
 
-    let deadline = std::time::Instant::now() + WAIT;
+    let deadline = std::time::Instant::now() + PATIENCE;
     loop {
         let handled: BTreeSet<String> = collector.all().into_iter().map(|m| m.id).collect();
         if handled.is_superset(&fired) {
@@ -271,13 +272,13 @@ async fn nothing_is_lost_when_redis_restarts_from_a_snapshot_mid_consumption() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    wait_until(|| pending_count(&redis, PER_API, "mail-welcome") == 0).await;
+    wait_until_acknowledged(&redis, PER_API, "mail-welcome").await;
     worker.stop().await.expect("clean stop");
 }
 
 /// Fires `user(n)`, retrying while the firer's connection is re-established.
 async fn fire_until_accepted(firer: &lightbus::Bus, n: usize) -> String {
-    let deadline = std::time::Instant::now() + WAIT;
+    let deadline = std::time::Instant::now() + PATIENCE;
     loop {
         match firer.fire(user(n)).await {
             Ok(fired) => return fired.id,
@@ -286,17 +287,5 @@ async fn fire_until_accepted(firer: &lightbus::Bus, n: usize) -> String {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
-    }
-}
-
-/// Polls `condition` every 20 ms until it holds.
-async fn wait_until(condition: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + WAIT;
-    while !condition() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "condition not met within {WAIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

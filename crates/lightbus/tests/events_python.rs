@@ -1,24 +1,18 @@
 //! Events crossing between Rust and the Python Lightbus 1.1.2 peer, both ways, over a
 //! private redis-server. Needs the peer (`scripts/setup-python-peer.sh`).
 
-mod events_support;
-
-use std::io::BufRead;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use events_support::*;
 use lightbus::EventMessage;
-use lightbus_test_support::{PythonPeer, TestRedis};
+use lightbus_test_support::apis::events_auth::{firer, user, UserDeleted, UserRegistered};
+use lightbus_test_support::inspect::{wait_for_group, wait_until_acknowledged};
+use lightbus_test_support::{
+    named_bus, peer_dir, python_listener, Collector, PythonPeer, RunningWorker, TestRedis, PATIENCE,
+};
 use serde_json::{json, Value};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 const PER_API: &str = "auth.*:stream";
-const WAIT: Duration = Duration::from_secs(30);
-
-fn peer_scripts() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peer")
-}
-
 /// True for the text form of a UUID version 1, as the peer uses for message ids.
 fn is_uuid1(id: &str) -> bool {
     id.len() == 36 && id.as_bytes().get(14) == Some(&b'1') && id.matches('-').count() == 4
@@ -27,8 +21,8 @@ fn is_uuid1(id: &str) -> bool {
 #[tokio::test]
 async fn events_fired_by_python_reach_a_rust_listener() {
     let redis = TestRedis::start();
-    let config = config(&redis, "");
-    let mail = bus(&config, "mail", "mail-1");
+    let config = redis.config().validate(false).write();
+    let mail = named_bus(&config, "mail", "mail-1");
     let collector = Collector::default();
     let users = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (c, u) = (collector.clone(), users.clone());
@@ -41,11 +35,11 @@ async fn events_fired_by_python_reach_a_rust_listener() {
         },
     )
     .expect("listener");
-    let worker = RunningWorker::start(mail);
+    let worker = RunningWorker::serve(mail);
     wait_for_group(&redis, PER_API, "mail-welcome").await;
 
     let peer = PythonPeer::spawn(
-        &peer_scripts(),
+        &peer_dir(),
         &config,
         &["events_fire.py", "3"],
         &[
@@ -54,7 +48,7 @@ async fn events_fired_by_python_reach_a_rust_listener() {
         ],
     )
     .expect("start the Python peer");
-    let output = tokio::task::spawn_blocking(move || peer.finish(WAIT))
+    let output = tokio::task::spawn_blocking(move || peer.finish(PATIENCE))
         .await
         .expect("wait for the peer");
     assert!(
@@ -68,7 +62,7 @@ async fn events_fired_by_python_reach_a_rust_listener() {
         .collect();
     assert_eq!(fired.len(), 3, "the peer fired 3 events");
 
-    let received = collector.wait_for(3, WAIT).await;
+    let received = collector.wait_for(3).await;
     for (n, (message, fired)) in received.iter().zip(&fired).enumerate() {
         assert_eq!(message.id, fired["id"].as_str().unwrap_or_default());
         assert!(
@@ -88,27 +82,15 @@ async fn events_fired_by_python_reach_a_rust_listener() {
             }
         );
     }
-    wait_until_acknowledged(&redis, "mail-welcome").await;
+    wait_until_acknowledged(&redis, PER_API, "mail-welcome").await;
     worker.stop().await.expect("clean stop");
 }
 
 #[tokio::test]
 async fn events_fired_by_rust_reach_a_python_listener() {
     let redis = TestRedis::start();
-    let config = config(&redis, "");
-    let mut peer = PythonPeer::spawn(
-        &peer_scripts(),
-        &config,
-        &["events_listen.py", "welcome"],
-        &[
-            ("LIGHTBUS_SERVICE_NAME", "pymail"),
-            ("LIGHTBUS_PROCESS_NAME", "py-1"),
-        ],
-    )
-    .expect("start the Python listener");
-    let mut lines = stdout_lines(&mut peer);
-    // 1.1.2 listens from `$` only: fire once its group exists.
-    wait_for_group(&redis, PER_API, "pymail-welcome").await;
+    let config = redis.config().validate(false).write();
+    let (_peer, mut lines) = python_listener(&redis, &config).await;
 
     let firer = firer(&config);
     let mut fired = Vec::new();
@@ -124,7 +106,7 @@ async fn events_fired_by_rust_reach_a_python_listener() {
         .expect("fire");
 
     for (n, fired) in fired.iter().enumerate() {
-        let line = tokio::time::timeout(WAIT, lines.recv())
+        let line = tokio::time::timeout(PATIENCE, next_json(&mut lines))
             .await
             .expect("the Python listener prints each event")
             .expect("the Python listener is running");
@@ -141,43 +123,22 @@ async fn events_fired_by_rust_reach_a_python_listener() {
             })
         );
     }
-    wait_until_acknowledged(&redis, "pymail-welcome").await;
+    wait_until_acknowledged(&redis, PER_API, "pymail-welcome").await;
     assert!(
-        tokio::time::timeout(Duration::from_millis(500), lines.recv())
+        tokio::time::timeout(Duration::from_millis(500), next_json(&mut lines))
             .await
             .is_err(),
         "nothing else delivered to the Python listener"
     );
 }
 
-/// The peer's stdout, line by line (read on a thread; its stderr is discarded).
-fn stdout_lines(peer: &mut PythonPeer) -> tokio::sync::mpsc::UnboundedReceiver<String> {
-    let child = peer.child();
-    let stdout = child.stdout.take().expect("the peer's stdout is piped");
-    if let Some(stderr) = child.stderr.take() {
-        // Drain stderr so the peer never blocks on a full pipe.
-        std::thread::spawn(move || for _ in std::io::BufReader::new(stderr).lines() {});
-    }
-    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.starts_with('{') && sender.send(line).is_err() {
-                break;
-            }
+/// The next line the peer printed that is a JSON object (it prints each event it handles as
+/// one); `None` once its stdout is closed.
+async fn next_json(lines: &mut UnboundedReceiver<String>) -> Option<String> {
+    loop {
+        let line = lines.recv().await?;
+        if line.starts_with('{') {
+            return Some(line);
         }
-    });
-    receiver
-}
-
-/// Waits until `group` has no unacknowledged entries on the per-API stream.
-async fn wait_until_acknowledged(redis: &TestRedis, group: &str) {
-    let deadline = std::time::Instant::now() + WAIT;
-    while pending_count(redis, PER_API, group) != 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{group} left entries unacknowledged"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -1,27 +1,20 @@
 //! Incoming events are validated against the bus schema before their handler runs; an
 //! event that breaks it follows the listener's `on_error` policy.
 
-mod events_support;
-
-use std::time::Duration;
-
-use events_support::*;
 use lightbus::OnError;
-use lightbus_test_support::TestRedis;
+use lightbus_test_support::apis::events_auth::{AuthServer, AuthService};
+use lightbus_test_support::inspect::{wait_for_group, wait_until_acknowledged};
+use lightbus_test_support::{named_bus, Collector, RunningWorker, TestRedis};
 
 const PER_API: &str = "auth.*:stream";
 
 #[tokio::test]
 async fn an_event_breaking_its_schema_never_reaches_the_handler() {
     let redis = TestRedis::start();
-    let validating = std::fs::read_to_string(config(&redis, ""))
-        .expect("read the config")
-        .replace("validate: false", "validate: true");
-    let path = std::env::temp_dir().join(format!("lightbus-validate-{}.yaml", std::process::id()));
-    std::fs::write(&path, validating).expect("write the config");
+    let path = redis.config().validate(true).write();
 
     // The listening process serves `auth` itself, so the schema is known in-process.
-    let service = bus(&path, "auth_service", "auth-1");
+    let service = named_bus(&path, "auth_service", "auth-1");
     service
         .register(AuthServer::new(AuthService))
         .expect("register auth");
@@ -31,7 +24,7 @@ async fn an_event_breaking_its_schema_never_reaches_the_handler() {
         .on_error(OnError::AckAndLog)
         .listen_raw(&["auth.user_registered"], handled.raw_handler())
         .expect("listener");
-    let worker = RunningWorker::start(service);
+    let worker = RunningWorker::serve(service);
     wait_for_group(&redis, PER_API, "auth_service-audit").await;
 
     let mut connection = redis.connection();
@@ -51,18 +44,13 @@ async fn an_event_breaking_its_schema_never_reaches_the_handler() {
             .expect("XADD");
     }
 
-    let seen = handled.wait_for(1, Duration::from_secs(10)).await;
+    let seen = handled.wait_for(1).await;
     assert_eq!(
         seen[0].id, "good",
         "only the valid event is handled: {seen:#?}"
     );
     // The invalid one was acknowledged (AckAndLog), not left pending.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while pending_count(&redis, PER_API, "auth_service-audit") > 0 {
-        assert!(std::time::Instant::now() < deadline, "entries left pending");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_acknowledged(&redis, PER_API, "auth_service-audit").await;
     assert_eq!(handled.len(), 1);
     worker.stop().await.expect("the worker stops cleanly");
-    let _ = std::fs::remove_file(path);
 }

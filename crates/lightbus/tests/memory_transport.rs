@@ -1,39 +1,23 @@
-//! The memory transport: the quickstart entirely in one process, the transport conformance
-//! checks, and what only memory has (namespaces, trimming, dead letters, expiry). None of
-//! these tests needs a redis-server: every transport, the schema's included, is `memory`.
-
-mod conformance;
+//! The memory transport: the quickstart entirely in one process, and what only memory has
+//! (namespaces, trimming, dead letters, expiry). None of these tests needs a redis-server:
+//! every transport, the schema's included, is `memory`. The transport conformance checks
+//! run on memory in `memory_conformance.rs`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use lightbus::config::Config;
+use lightbus::testing::conformance::{Greeted, GreeterClient, GreeterServer, GreeterService};
 use lightbus::transport::memory::event::{dead_letters, stored};
 use lightbus::{Bus, EventMessage, OnError, Since};
+use lightbus_test_support::{memory_config, named_bus, namespace_of, RunningWorker};
 
-/// A configuration with every transport in memory, in a namespace of its own.
-fn memory_config(extra_event_yaml: &str) -> Config {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let namespace = format!(
-        "test-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    );
-    let yaml = format!(
-        "bus:\n  schema:\n    transport: {{memory: {{namespace: {namespace}}}}}\n\
-         apis:\n  default:\n    rpc_timeout: 2\n\
-         \x20   rpc_transport: {{memory: {{namespace: {namespace}}}}}\n\
-         \x20   result_transport: {{debug: {{namespace: {namespace}}}}}\n\
-         \x20   event_transport:\n      memory:\n        namespace: {namespace}\n{extra_event_yaml}"
-    );
-    Config::from_str(&yaml, "memory.yaml").expect("a valid memory configuration")
-}
-
-fn namespace_of(config: &Config) -> String {
-    match &config.api("x").event_transport {
-        lightbus::config::EventTransportSelector::Memory(memory) => memory.namespace.clone(),
-        other => panic!("expected memory, got {other:?}"),
-    }
+/// A bus authoritative for the conformance suite's `greeter` API.
+fn greeter_firer(config: &Config) -> Bus {
+    let bus = named_bus(config, "greeter_service", "firer");
+    bus.register(GreeterServer::new(GreeterService))
+        .expect("register greeter");
+    bus
 }
 
 /// The quickstart's `auth` API.
@@ -59,7 +43,7 @@ impl Auth for AuthService {
 async fn the_quickstart_runs_in_one_process_without_redis() {
     let config = memory_config("");
     // The service: serves auth and sends welcome emails.
-    let service = conformance::bus(&config, "auth_service", "auth-1");
+    let service = named_bus(&config, "auth_service", "auth-1");
     service
         .register(AuthServer::new(AuthService))
         .expect("register auth");
@@ -75,10 +59,10 @@ async fn the_quickstart_runs_in_one_process_without_redis() {
             },
         )
         .expect("listen");
-    let worker = conformance::RunningWorker::start(service.clone());
+    let worker = RunningWorker::serve(service.clone());
 
     // Another part of the program calls the API.
-    let caller = conformance::bus(&config, "web", "web-1");
+    let caller = named_bus(&config, "web", "web-1");
     let auth = AuthClient::new(&caller);
     assert!(auth
         .check_password("admin", "secret")
@@ -124,23 +108,15 @@ async fn the_quickstart_runs_in_one_process_without_redis() {
 }
 
 #[tokio::test]
-async fn memory_transport_conforms() {
-    conformance::run_all(|| memory_config("")).await;
-}
-
-#[tokio::test]
 async fn namespaces_keep_buses_apart() {
     let (one, two) = (memory_config(""), memory_config(""));
-    let worker = conformance::RunningWorker::start(conformance::firer(&one));
-    let stranger = conformance::bus(&two, "caller", "c");
-    let err = conformance::GreeterClient::new(&stranger)
-        .greet("x")
-        .await
-        .unwrap_err();
+    let worker = RunningWorker::serve(greeter_firer(&one));
+    let stranger = named_bus(&two, "caller", "c");
+    let err = GreeterClient::new(&stranger).greet("x").await.unwrap_err();
     assert!(matches!(err, lightbus::Error::Timeout { .. }), "{err}");
-    let neighbour = conformance::bus(&one, "caller", "c");
+    let neighbour = named_bus(&one, "caller", "c");
     assert_eq!(
-        conformance::GreeterClient::new(&neighbour)
+        GreeterClient::new(&neighbour)
             .greet("x")
             .await
             .expect("same namespace"),
@@ -153,7 +129,7 @@ async fn namespaces_keep_buses_apart() {
 async fn logs_are_trimmed_and_undecodable_events_are_set_aside() {
     let config = memory_config("        max_stream_length: 5\n");
     let namespace = namespace_of(&config);
-    let firer = conformance::firer(&config);
+    let firer = greeter_firer(&config);
     for n in 0..8 {
         firer
             .fire_raw(
@@ -167,7 +143,7 @@ async fn logs_are_trimmed_and_undecodable_events_are_set_aside() {
             .await
             .expect_err("validation rejects a number for `name`");
         firer
-            .fire(conformance::Greeted {
+            .fire(Greeted {
                 name: format!("u{n}"),
             })
             .await
@@ -176,19 +152,19 @@ async fn logs_are_trimmed_and_undecodable_events_are_set_aside() {
     assert_eq!(stored(&namespace, "greeter"), 5);
 
     // A typed listener gets the five kept events, in order.
-    let listener = conformance::bus(&config, "svc", "p");
+    let listener = named_bus(&config, "svc", "p");
     let (sender, mut names) = tokio::sync::mpsc::unbounded_channel::<String>();
     listener
         .listener("typed")
         .since(Since::Beginning)
-        .listen(move |_message: EventMessage, event: conformance::Greeted| {
+        .listen(move |_message: EventMessage, event: Greeted| {
             let sender = sender.clone();
             async move {
                 let _ = sender.send(event.name);
             }
         })
         .expect("listen");
-    let worker = conformance::RunningWorker::start(listener);
+    let worker = RunningWorker::serve(listener);
     let mut got = Vec::new();
     while got.len() < 5 {
         let name = tokio::time::timeout(Duration::from_secs(5), names.recv())
@@ -201,7 +177,7 @@ async fn logs_are_trimmed_and_undecodable_events_are_set_aside() {
     worker.stop().await.expect("stops");
 
     // An event whose parameters do not fit the listener's type is dead-lettered, once.
-    let odd = conformance::bus(&config, "svc2", "p");
+    let odd = named_bus(&config, "svc2", "p");
     odd.register(
         lightbus::api::ApiBuilder::new("loose")
             .event("thing", ["size"])
@@ -236,7 +212,7 @@ async fn logs_are_trimmed_and_undecodable_events_are_set_aside() {
             async {}
         })
         .expect("listen");
-    let worker = conformance::RunningWorker::start(odd);
+    let worker = RunningWorker::serve(odd);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while dead_letters(&namespace, "loose").is_empty() {
         assert!(
@@ -257,14 +233,14 @@ async fn logs_are_trimmed_and_undecodable_events_are_set_aside() {
 async fn calls_nobody_takes_in_time_expire_unexecuted() {
     let config = memory_config("");
     let executed = std::sync::Arc::new(AtomicUsize::new(0));
-    let caller: Bus = conformance::bus(&config, "caller", "c");
+    let caller: Bus = named_bus(&config, "caller", "c");
     let err = caller
         .call::<serde_json::Value>("counter.bump", serde_json::json!({}))
         .await
         .unwrap_err();
     assert!(matches!(err, lightbus::Error::Timeout { .. }), "{err}");
     // A worker that starts only now finds the call expired and drops it.
-    let worker_bus = conformance::bus(&config, "counter", "w");
+    let worker_bus = named_bus(&config, "counter", "w");
     let count = executed.clone();
     worker_bus
         .register(
@@ -279,7 +255,7 @@ async fn calls_nobody_takes_in_time_expire_unexecuted() {
                 .build(),
         )
         .expect("register");
-    let worker = conformance::RunningWorker::start(worker_bus);
+    let worker = RunningWorker::serve(worker_bus);
     assert!(caller
         .call::<bool>("counter.bump", serde_json::json!({}))
         .await

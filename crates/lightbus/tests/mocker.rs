@@ -156,7 +156,7 @@ async fn by_name_calls_are_mocked_too_and_nothing_connects_to_redis() {
         .call::<Value>("billing.refund", json!({"invoice": 7}))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Unmocked(_)), "{err:?}");
+    assert!(matches!(err, Error::Unmocked { .. }), "{err:?}");
     mock.take_unexpected();
 }
 
@@ -223,7 +223,7 @@ async fn unmocked_calls_and_events_fail_and_are_reported() {
     let err = can_sign_in(mock.bus(), "admin", "secret")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Unmocked(_)), "{err:?}");
+    assert!(matches!(err, Error::Unmocked { .. }), "{err:?}");
     assert!(
         err.to_string()
             .contains("mock.rpc(\"auth.check_password\").returns(...)"),
@@ -232,7 +232,7 @@ async fn unmocked_calls_and_events_fail_and_are_reported() {
     let err = sign_up(mock.bus(), "ada", "ada@example.com")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Unmocked(_)), "{err:?}");
+    assert!(matches!(err, Error::Unmocked { .. }), "{err:?}");
     assert!(err.to_string().contains("allow_event"), "{err}");
 
     // The unmocked call is still recorded; the refused event is not.
@@ -255,6 +255,7 @@ async fn unmocked_calls_and_events_fail_and_are_reported() {
 fn a_mock_dropped_after_swallowed_unmocked_calls_panics_listing_them() {
     let outcome = std::panic::catch_unwind(|| {
         let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
             .build()
             .expect("runtime");
         let mock = BusMock::new();
@@ -307,13 +308,23 @@ async fn registered_apis_can_be_served_in_process() {
     );
     mock.assert_called("auth.check_password", 2);
 
-    // Arguments are decoded by the real server: a bad one is the worker's error.
+    // A bad argument is refused by the caller's validation against the API's schema, as
+    // in production (the schema of a registered API is known)...
+    let bad = json!({"username": "admin", "password": 5});
     let err = mock
         .bus()
-        .call::<bool>(
-            "auth.check_password",
-            json!({"username": "admin", "password": 5}),
-        )
+        .call::<bool>("auth.check_password", bad.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Validation(invalid) if invalid.path == "$.password"),
+        "{err:?}"
+    );
+    // ...and, with validation off, decoded by the real server: the worker's error.
+    let unvalidated = lightbus::CallOptions::new().validate(false);
+    let err = mock
+        .bus()
+        .call_with::<bool>("auth.check_password", bad, &unvalidated)
         .await
         .unwrap_err();
     assert!(
@@ -332,13 +343,14 @@ async fn registered_apis_can_be_served_in_process() {
         .call::<Value>("billing.total", ())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Unmocked(_)), "{err:?}");
+    assert!(matches!(err, Error::Unmocked { .. }), "{err:?}");
     mock.take_unexpected();
 }
 
 #[test]
 fn assertions_explain_what_happened() {
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .expect("runtime");
     let mock = BusMock::new();

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use lightbus::api::ApiBuilder;
 use lightbus::message::{EventMessage, ResultMessage, RpcMessage};
 use lightbus::plugin::{HookFuture, Plugin};
-use lightbus::worker::Worker;
 use lightbus::{Bus, Since};
-use lightbus_test_support::TestRedis;
+use lightbus_test_support::inspect::{self, field, Entry};
+use lightbus_test_support::{named_bus, RunningWorker, TestRedis};
 use serde_json::{json, Value};
 
 /// The `auth` API, built at run time: one RPC and one event.
@@ -27,64 +27,18 @@ fn auth_api() -> lightbus::api::DynamicApi {
 
 /// A configuration on `redis` with `plugins_yaml` as its `plugins:` section.
 fn config(redis: &TestRedis, plugins_yaml: &str) -> PathBuf {
-    let path = redis.config_file("    validate: false\n");
-    let mut text = std::fs::read_to_string(&path).expect("read the config");
-    text.push_str("plugins:\n");
-    text.push_str(plugins_yaml);
-    std::fs::write(&path, text).expect("write the config");
-    path
+    redis
+        .config()
+        .validate(false)
+        .plugins_yaml(plugins_yaml)
+        .write()
 }
 
-fn bus(config: &PathBuf, service: &str, process: &str) -> Bus {
-    Bus::builder()
-        .config_file(config)
-        .service_name(service)
-        .process_name(process)
-        .build()
-        .expect("bus")
-}
-
-/// Starts a worker; the returned sender stops it.
-fn start(
-    bus: Bus,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<lightbus::Result<()>>,
-) {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(async move {
-        Worker::new(bus)
-            .drain_timeout(Duration::from_secs(2))
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    (stop, handle)
-}
-
-/// The entries of `stream`: event name and fields, in stored order.
-fn entries(redis: &TestRedis, stream: &str) -> Vec<(String, Vec<(String, String)>)> {
-    let reply: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-        .arg(stream)
-        .arg("-")
-        .arg("+")
-        .query(&mut redis.connection())
-        .expect("XRANGE");
-    reply
+/// The entries of `stream` that are events, each with its event name, in stored order.
+fn events(redis: &TestRedis, stream: &str) -> Vec<(String, Vec<(String, String)>)> {
+    inspect::entries(redis, stream)
         .into_iter()
-        .filter_map(|(_, flat)| {
-            let fields: Vec<(String, String)> = flat
-                .chunks(2)
-                .map(|pair| (pair[0].clone(), pair.get(1).cloned().unwrap_or_default()))
-                .collect();
-            let name = fields
-                .iter()
-                .find(|(key, _)| key == "event_name")?
-                .1
-                .clone();
-            Some((name, fields))
-        })
+        .filter_map(|(_, fields): Entry| Some((field(&fields, "event_name")?.to_owned(), fields)))
         .collect()
 }
 
@@ -198,7 +152,7 @@ impl Plugin for Recorder {
 async fn a_user_plugin_sees_every_hook_in_order() {
     let redis = TestRedis::start();
     let config = config(&redis, "  internal_state: {enabled: false}\n");
-    let bus = bus(&config, "auth_service", "auth-1");
+    let bus = named_bus(&config, "auth_service", "auth-1");
     let recorder = Recorder::default();
     bus.add_plugin(recorder.clone());
     assert!(bus.has_plugin("recorder") && !bus.has_plugin("internal_state"));
@@ -211,7 +165,7 @@ async fn a_user_plugin_sees_every_hook_in_order() {
             futures::future::ready(())
         })
         .expect("listen");
-    let (stop, worker) = start(bus.clone());
+    let worker = RunningWorker::serve(bus.clone());
     let valid: bool = bus
         .call(
             "auth.check_password",
@@ -232,8 +186,7 @@ async fn a_user_plugin_sees_every_hook_in_order() {
         .expect("handled");
     // The after-handling hook runs once the event is acknowledged.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let _ = stop.send(());
-    worker.await.expect("no panic").expect("clean stop");
+    worker.stop().await.expect("clean stop");
 
     let order = |earlier: &str, later: &str| {
         assert!(
@@ -309,20 +262,19 @@ async fn internal_state_reports_start_pings_and_stop() {
         &redis,
         "  internal_state:\n    enabled: true\n    ping_interval: 0.3\n",
     );
-    let bus = bus(&config, "auth_service", "auth-1");
+    let bus = named_bus(&config, "auth_service", "auth-1");
     bus.register(auth_api()).expect("register");
     bus.listen_raw(&["auth.user_registered"], "welcome", |_m: EventMessage| {
         futures::future::ready(())
     })
     .expect("listen");
     let started = Instant::now();
-    let (stop, worker) = start(bus.clone());
+    let worker = RunningWorker::serve(bus.clone());
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let _ = stop.send(());
-    worker.await.expect("no panic").expect("clean stop");
+    worker.stop().await.expect("clean stop");
     let ran_for = started.elapsed();
 
-    let events = entries(&redis, "internal.state.*:stream");
+    let events = events(&redis, "internal.state.*:stream");
     let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
     assert_eq!(names.first(), Some(&"worker_started"), "{names:?}");
     assert_eq!(names.last(), Some(&"worker_stopped"), "{names:?}");
@@ -396,7 +348,7 @@ async fn internal_state_reports_start_pings_and_stop() {
 async fn internal_metrics_reports_every_rpc_and_event() {
     let redis = TestRedis::start();
     let config = config(&redis, "  internal_metrics: {enabled: true}\n");
-    let worker_bus = bus(&config, "auth_service", "auth-1");
+    let worker_bus = named_bus(&config, "auth_service", "auth-1");
     worker_bus.register(auth_api()).expect("register");
     let (sender, mut handled) = tokio::sync::mpsc::unbounded_channel::<()>();
     worker_bus
@@ -407,8 +359,8 @@ async fn internal_metrics_reports_every_rpc_and_event() {
             futures::future::ready(())
         })
         .expect("listen");
-    let (stop, worker) = start(worker_bus.clone());
-    let caller = bus(&config, "web", "web-1");
+    let worker = RunningWorker::serve(worker_bus.clone());
+    let caller = named_bus(&config, "web", "web-1");
     assert!(caller.has_plugin("internal_metrics"));
     let valid: bool = caller
         .call(
@@ -430,10 +382,9 @@ async fn internal_metrics_reports_every_rpc_and_event() {
         .await
         .expect("handled");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let _ = stop.send(());
-    worker.await.expect("no panic").expect("clean stop");
+    worker.stop().await.expect("clean stop");
 
-    let events = entries(&redis, "internal.metrics.*:stream");
+    let events = events(&redis, "internal.metrics.*:stream");
     let find = |name: &str| {
         let found: Vec<_> = events.iter().filter(|(event, _)| event == name).collect();
         assert_eq!(found.len(), 1, "one {name}: {events:#?}");

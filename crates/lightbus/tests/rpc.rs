@@ -1,14 +1,11 @@
 //! RPC between Rust processes over a private redis-server.
 
-mod support;
-
 use std::time::Duration;
 
 use lightbus::api::{ApiBuilder, Kwargs};
 use lightbus::Error;
-use lightbus_test_support::TestRedis;
+use lightbus_test_support::{bus, RunningWorker, TestRedis};
 use serde_json::{json, Value};
-use support::{bus, RunningWorker};
 
 fn math_api() -> lightbus::api::DynamicApi {
     ApiBuilder::new("math")
@@ -26,17 +23,12 @@ fn math_api() -> lightbus::api::DynamicApi {
         .build()
 }
 
-/// Starts a worker serving `math` on its own bus.
-fn start_worker(redis: &TestRedis) -> RunningWorker {
-    let server = bus(&redis.config().write());
-    server.register(math_api()).expect("register math");
-    RunningWorker::serve(server)
-}
-
 #[tokio::test]
 async fn calls_results_errors_and_panics() {
     let redis = TestRedis::start();
-    let _worker = start_worker(&redis);
+    let server = bus(&redis.config().write());
+    server.register(math_api()).expect("register math");
+    let _worker = RunningWorker::serve(server);
     let client = bus(&redis.config().write());
 
     let sum: i64 = client

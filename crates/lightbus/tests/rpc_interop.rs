@@ -10,19 +10,16 @@
 //! Needs the peer's virtualenv (`scripts/setup-python-peer.sh`); without it these tests fail
 //! with that hint rather than pass without checking anything.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lightbus::worker::Worker;
 use lightbus::{Bus, Error};
-use lightbus_test_support::{wait_until, PythonPeer, TestRedis};
-use serde_json::{json, Value};
-use support::{
-    assert_same_json, bus, eventually, json, python_call, python_outcome, Gate, RunningWorker,
-    NESTED, NESTED_BIG_INTEGERS, PATIENCE,
+use lightbus_test_support::{
+    assert_same_json, bus, eventually, json, python_call, python_outcome, wait_until, Gate,
+    PythonPeer, RunningWorker, TestRedis, NESTED, NESTED_BIG_INTEGERS, PATIENCE,
 };
+use serde_json::{json, Value};
 
 /// The API the Rust side serves to Python callers.
 #[lightbus::api(name = "rs_rpc")]
@@ -35,6 +32,9 @@ pub trait RsRpc {
 
     /// Always fails, with a text naming `reason`.
     async fn refuse(&self, reason: String) -> Result<bool, String>;
+
+    /// Always fails with the machine-readable code `account_locked`.
+    async fn locked(&self, username: String) -> Result<bool, lightbus::api::RpcFailure>;
 }
 
 /// The Rust service; `echo` keeps what it received, to check on the Rust side that nothing
@@ -46,6 +46,13 @@ struct RsRpcService {
 impl RsRpc for RsRpcService {
     async fn check_password(&self, username: String, password: String) -> bool {
         username == "admin" && password == "secret"
+    }
+
+    async fn locked(&self, username: String) -> Result<bool, lightbus::api::RpcFailure> {
+        Err(
+            lightbus::api::RpcFailure::new(format!("{username} is locked out"))
+                .with_code("account_locked"),
+        )
     }
 
     async fn echo(&self, value: Value) -> Value {
@@ -188,6 +195,27 @@ async fn a_rust_handler_error_reaches_the_python_caller_as_a_worker_error() {
     assert_eq!(result_of(&valid), &json!(true));
 }
 
+/// A Rust handler's failure code reaches Rust callers, and Python callers, which do not
+/// know codes, still decode the result as an ordinary worker error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_code_reaches_rust_callers_and_python_callers_tolerate_it() {
+    let redis = TestRedis::start();
+    let (_worker, _) = rust_worker(&redis).await;
+    let config = redis.config().write();
+
+    let err = RsRpcClient::new(&bus(&config))
+        .locked("ada")
+        .await
+        .unwrap_err();
+    assert_eq!(err.remote_code(), Some("account_locked"), "{err:?}");
+    assert!(err.to_string().contains("ada is locked out"), "{err}");
+
+    let outcome = python_call(&config, "rs_rpc.locked", &json!({"username": "ada"})).await;
+    assert_eq!(outcome["error"], "LightbusWorkerError", "{outcome}");
+    let message = outcome["message"].as_str().unwrap_or_default();
+    assert!(message.contains("ada is locked out"), "{message}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_call_nobody_serves_times_out() {
     let redis = TestRedis::start();
@@ -270,8 +298,11 @@ async fn a_python_handler_error_reaches_the_rust_caller_as_a_remote_error() {
             procedure,
             message,
             trace,
+            code,
+            ..
         }) => {
             assert_eq!((api.as_str(), procedure.as_str()), ("py_rpc", "fail"));
+            assert_eq!(code, None, "Python workers send no code");
             assert_eq!(message, "ValueError('bad input: 7')");
             assert!(trace.starts_with("Traceback"), "{trace}");
             assert!(trace.contains("ValueError: bad input: 7"), "{trace}");
@@ -290,7 +321,10 @@ async fn a_rust_call_to_a_slow_python_handler_times_out_naming_the_rpc() {
 
     let err = PyRpcClient::new(&client).sleep(3.0).await.unwrap_err();
     match &err {
-        Error::Timeout { api, procedure, .. } => {
+        Error::Timeout {
+            operation: lightbus::Operation::Call { api, procedure },
+            ..
+        } => {
             assert_eq!((api.as_str(), procedure.as_str()), ("py_rpc", "sleep"));
         }
         other => panic!("expected a timeout, got {other:?}"),

@@ -2,19 +2,17 @@
 //! result TTL, bad data on the queue, a Redis restart, bounded concurrency, argument errors
 //! and graceful shutdown.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lightbus::api::{ApiBuilder, DynamicApi, Kwargs};
 use lightbus::message::{ResultMessage, RpcMessage};
 use lightbus::worker::Worker;
 use lightbus::{Bus, Error};
-use lightbus_test_support::TestRedis;
+use lightbus_test_support::inspect::wait_for_schema;
+use lightbus_test_support::{bus, eventually, Gate, RunningWorker, TestRedis};
 use redis::Commands;
 use serde_json::{json, Value};
-use support::{bus, eventually, Gate, RunningWorker};
 
 /// The API `ledger`: `record(entry)` notes each entry it executes; `wait(entry)` also notes
 /// it, then waits at the gate.
@@ -116,8 +114,9 @@ async fn a_call_whose_expiry_key_is_gone_is_dropped_unexecuted() {
 /// A worker waiting on an empty queue knows a call it receives is fresh, and runs it without
 /// waiting for its claim's reply (the round trip that saves). Shown with a call whose expiry
 /// key was never set: from a backlog it would be dropped (test above); arriving at a waiting
-/// worker it runs. The claim must have left before it ran, hence a few attempts: each
-/// right after an answered call, when the worker's pop is new.
+/// worker it runs. The call must land within 100 ms of the worker's pop being sent, hence
+/// a few attempts, each pushed as soon as Redis shows the worker blocked in that pop (on a
+/// loaded machine the test's own push can otherwise come too late, or before the pop).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_reaching_a_waiting_worker_runs_without_waiting_for_its_claim() {
     let redis = TestRedis::start();
@@ -127,7 +126,7 @@ async fn a_call_reaching_a_waiting_worker_runs_without_waiting_for_its_claim() {
     let client = bus(&config);
     let mut conn = redis.connection();
     let mut ran_at = None;
-    for attempt in 0..5 {
+    for attempt in 0..10 {
         let answered: bool = client
             .call("ledger.record", json!({"entry": format!("warm-{attempt}")}))
             .await
@@ -140,6 +139,11 @@ async fn a_call_reaching_a_waiting_worker_runs_without_waiting_for_its_claim() {
             kwargs(json!({ "entry": entry })),
             format!("redis+key://test:keyless-result-{attempt}"),
         );
+        // Blocked in list pops: the caller's result listener and the worker's fresh pop.
+        let waiting = Instant::now();
+        while blocked_in_pops(&mut conn) < 2 && waiting.elapsed() < Duration::from_secs(2) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         let _: () = conn
             .rpush("ledger:rpc_queue", keyless.to_blob())
             .expect("RPUSH the call");
@@ -454,19 +458,7 @@ async fn callers_check_calls_against_the_published_schema_before_sending() {
     let _worker = RunningWorker::serve(server);
     // Wait for the worker to publish its schema, so the caller's first (lazy) schema load
     // finds it: a call can be served before the schema is stored.
-    let mut connection = redis.connection();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !redis::cmd("EXISTS")
-        .arg("schema:bank")
-        .query::<bool>(&mut connection)
-        .expect("EXISTS")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the worker never stored its schema"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    wait_for_schema(&redis, "bank").await;
     let client = bus(&config);
     let balance: u64 = client
         .call("bank.deposit", json!({"account": "ann", "amount": 5}))
@@ -496,7 +488,7 @@ async fn shutdown_stops_taking_calls_but_answers_the_one_in_flight() {
     let redis = TestRedis::start();
     let config = redis.config().rpc_timeout(30.0).write();
     let (server, recorded, gate) = ledger_server(&config);
-    let mut worker = RunningWorker::serve(server);
+    let worker = RunningWorker::serve(server);
     let client = bus(&config);
 
     let in_flight = tokio::spawn({
@@ -514,7 +506,7 @@ async fn shutdown_stops_taking_calls_but_answers_the_one_in_flight() {
     })
     .await;
 
-    worker.signal_shutdown();
+    worker.signal_stop();
     eventually("the worker stops popping its queue", || {
         redis.clients_running("blmpop") == 1
     })
@@ -534,7 +526,7 @@ async fn shutdown_stops_taking_calls_but_answers_the_one_in_flight() {
         .expect("call task")
         .expect("the call in flight is answered");
     assert_eq!(answer, json!("in flight"));
-    worker.shutdown().await.expect("the worker stops cleanly");
+    worker.stop().await.expect("the worker stops cleanly");
 
     assert_eq!(entries(&recorded), [json!("in flight")]);
     assert_eq!(
@@ -549,7 +541,7 @@ async fn a_call_popped_while_the_worker_stops_is_still_executed() {
     let redis = TestRedis::start();
     let config = redis.config().rpc_timeout(30.0).write();
     let (server, recorded, _gate) = ledger_server(&config);
-    let mut worker = RunningWorker::serve(server);
+    let worker = RunningWorker::serve(server);
     eventually("the worker waits on its queue", || {
         redis.clients_running("blmpop") == 1
     })
@@ -558,7 +550,7 @@ async fn a_call_popped_while_the_worker_stops_is_still_executed() {
     // The worker's pop is still blocked in Redis when the stop arrives; a call pushed now
     // is taken by that pop. Dropping the pop's reply would lose the call; the worker must
     // run it (or, had the pop already ended, leave it queued).
-    worker.signal_shutdown();
+    worker.signal_stop();
     let call = RpcMessage::new(
         "ledger",
         "record",
@@ -566,7 +558,7 @@ async fn a_call_popped_while_the_worker_stops_is_still_executed() {
         "redis+key://test:shutdown-result".into(),
     );
     push_call(&redis, &call, true);
-    worker.shutdown().await.expect("the worker stops cleanly");
+    worker.stop().await.expect("the worker stops cleanly");
 
     let executed = entries(&recorded) == [json!("at shutdown")];
     let queued = redis.list_len("ledger:rpc_queue") == 1;
@@ -582,4 +574,21 @@ async fn a_call_popped_while_the_worker_stops_is_still_executed() {
             "an executed call is answered"
         );
     }
+}
+
+/// How many clients are blocked in a `BLMPOP` right now.
+fn blocked_in_pops(conn: &mut redis::Connection) -> usize {
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query(conn)
+        .expect("CLIENT LIST");
+    list.lines()
+        .filter(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            fields.contains(&"cmd=blmpop")
+                && fields
+                    .iter()
+                    .any(|f| f.starts_with("flags=") && f.contains('b'))
+        })
+        .count()
 }

@@ -1,50 +1,26 @@
 #![cfg(feature = "cli")]
 //! Schema sharing and validation between Rust processes, over a private redis-server.
 
-mod schema_support;
-
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lightbus::api::Api;
 use lightbus::schema::{api_schema, to_python_json, Direction, SchemaError, Target};
-use lightbus::worker::Worker;
 use lightbus::{Bus, Error, Kwargs};
-use lightbus_test_support::TestRedis;
+use lightbus_test_support::apis::schema_auth::Auth;
+use lightbus_test_support::inspect::wait_for_schema;
+use lightbus_test_support::{bus, eventually, RunningWorker, TestRedis};
 use redis::Commands;
-use schema_support::{config, Auth};
 use serde_json::{json, Value};
 
-fn bus(path: &std::path::Path) -> Bus {
-    Bus::builder()
-        .config_file(path)
-        .build()
-        .expect("bus from the test config")
-}
-
-/// Runs a worker serving `auth` on its own bus until the returned sender is dropped.
-fn start_worker(path: &std::path::Path) -> tokio::sync::oneshot::Sender<()> {
+/// A worker serving `auth` (with its extras) on a bus of its own, configured by `path`.
+fn auth_worker(path: &Path) -> RunningWorker {
     let server = bus(path);
     server
         .register(Auth { with_extras: true })
         .expect("register auth");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        Worker::new(server)
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    stop
-}
-
-fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    RunningWorker::serve(server)
 }
 
 fn kwargs(value: Value) -> Kwargs {
@@ -54,14 +30,11 @@ fn kwargs(value: Value) -> Kwargs {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_store_schemas_and_refresh_them_before_the_ttl() {
     let redis = TestRedis::start();
-    let path = config(&redis, 2, "");
+    let path = redis.config().schema_ttl(2).write();
     let mut conn = redis.connection();
-    let stop = start_worker(&path);
+    let worker = auth_worker(&path);
 
-    wait_for("schema:auth", Duration::from_secs(5), || {
-        conn.exists::<_, bool>("schema:auth").unwrap_or(false)
-    });
-    let stored: String = conn.get("schema:auth").expect("GET schema:auth");
+    let stored = wait_for_schema(&redis, "auth").await;
     let expected = to_python_json(&api_schema(&Auth { with_extras: true }.descriptor()), None);
     assert_eq!(
         stored, expected,
@@ -94,10 +67,11 @@ async fn workers_store_schemas_and_refresh_them_before_the_ttl() {
         .await
         .expect("load")
         .contains_key("auth"));
-    drop(stop);
-    wait_for("schema:auth to expire", Duration::from_secs(6), || {
+    worker.stop().await.expect("the worker stops cleanly");
+    eventually("schema:auth expires", || {
         !conn.exists::<_, bool>("schema:auth").unwrap_or(true)
-    });
+    })
+    .await;
     let remaining = client.schema().snapshot().await.expect("load");
     assert!(!remaining.contains_key("auth"), "{remaining:?}");
     let members: Vec<String> = conn.smembers("schemas").expect("SMEMBERS");
@@ -111,14 +85,16 @@ async fn workers_store_schemas_and_refresh_them_before_the_ttl() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_are_validated_both_ways_on_both_sides() {
     let redis = TestRedis::start();
-    let worker_config = config(&redis, 60, "");
-    let _worker = start_worker(&worker_config);
+    let worker_config = redis.config().schema_ttl(60).write();
+    let _worker = auth_worker(&worker_config);
     let mut conn = redis.connection();
-    wait_for("schema:auth", Duration::from_secs(5), || {
-        conn.exists::<_, bool>("schema:auth").unwrap_or(false)
-    });
+    wait_for_schema(&redis, "auth").await;
 
-    let client = bus(&config(&redis, 60, "    rpc_timeout: 3\n"));
+    let client = bus(&redis
+        .config()
+        .schema_ttl(60)
+        .api_yaml("    rpc_timeout: 3\n")
+        .write());
     let ok: bool = client
         .call(
             "auth.check_password",
@@ -158,7 +134,7 @@ async fn calls_are_validated_both_ways_on_both_sides() {
 
     // Incoming on the worker: a caller that does not validate gets an error result, and
     // the handler does not run.
-    let lax = bus(&config(&redis, 60, "    validate: false\n"));
+    let lax = bus(&redis.config().schema_ttl(60).validate(false).write());
     let error = lax
         .call::<Value>(
             "auth.check_password",
@@ -197,12 +173,15 @@ async fn calls_are_validated_both_ways_on_both_sides() {
 async fn results_are_validated_by_the_caller() {
     let redis = TestRedis::start();
     // This worker does not check what it sends, so the caller must.
-    let _worker = start_worker(&config(&redis, 60, "    validate: {outgoing: false}\n"));
-    let mut conn = redis.connection();
-    wait_for("schema:auth", Duration::from_secs(5), || {
-        conn.exists::<_, bool>("schema:auth").unwrap_or(false)
-    });
-    let client = bus(&config(&redis, 60, ""));
+    let _worker = auth_worker(
+        &redis
+            .config()
+            .schema_ttl(60)
+            .api_yaml("    validate: {outgoing: false}\n")
+            .write(),
+    );
+    wait_for_schema(&redis, "auth").await;
+    let client = bus(&redis.config().schema_ttl(60).write());
     let error = client
         .call::<Value>("auth.broken", json!({}))
         .await
@@ -244,7 +223,11 @@ async fn a_missing_schema_warns_once_or_fails_under_strict_validation() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let client = bus(&config(&redis, 60, "    rpc_timeout: 0.2\n"));
+    let client = bus(&redis
+        .config()
+        .schema_ttl(60)
+        .api_yaml("    rpc_timeout: 0.2\n")
+        .write());
     for _ in 0..3 {
         let error = client
             .call::<Value>("nobody.home", json!({"x": 1}))
@@ -259,7 +242,11 @@ async fn a_missing_schema_warns_once_or_fails_under_strict_validation() {
         "warned once per API:\n{logs}"
     );
 
-    let strict = bus(&config(&redis, 60, "    strict_validation: true\n"));
+    let strict = bus(&redis
+        .config()
+        .schema_ttl(60)
+        .api_yaml("    strict_validation: true\n")
+        .write());
     let started = Instant::now();
     let error = strict
         .call::<Value>("nobody.home", json!({}))
@@ -273,11 +260,11 @@ async fn a_missing_schema_warns_once_or_fails_under_strict_validation() {
     assert!(error.to_string().contains("strict_validation"), "{error}");
 
     // Validation off: nothing is loaded or checked, even under strict.
-    let off = bus(&config(
-        &redis,
-        60,
-        "    validate: false\n    strict_validation: true\n    rpc_timeout: 0.2\n",
-    ));
+    let off = bus(&redis
+        .config()
+        .schema_ttl(60)
+        .api_yaml("    validate: false\n    strict_validation: true\n    rpc_timeout: 0.2\n")
+        .write());
     let error = off
         .call::<Value>("nobody.home", json!({}))
         .await
@@ -288,11 +275,11 @@ async fn a_missing_schema_warns_once_or_fails_under_strict_validation() {
 #[tokio::test]
 async fn local_schema_files_written_by_dumpschema_are_used_for_validation() {
     let redis = TestRedis::start();
-    let path = config(
-        &redis,
-        60,
-        "    strict_validation: true\n    rpc_timeout: 0.2\n",
-    );
+    let path = redis
+        .config()
+        .schema_ttl(60)
+        .api_yaml("    strict_validation: true\n    rpc_timeout: 0.2\n")
+        .write();
     let dir = tempfile::tempdir().expect("temp dir");
 
     // Dump the schema of a process that registers `auth`, to a directory (one file per API).
@@ -361,8 +348,7 @@ async fn local_schema_files_written_by_dumpschema_are_used_for_validation() {
         .config_file(&path)
         .local_schema(dir.path())
         .build()
-        .err()
-        .expect("a broken file is an error");
+        .expect_err("a broken file is an error");
     assert!(error.to_string().contains("broken.json"), "{error}");
     let error = lightbus::cli::dump_schema(
         &serving,
@@ -379,7 +365,7 @@ async fn local_schema_files_written_by_dumpschema_are_used_for_validation() {
 #[tokio::test]
 async fn fired_events_are_validated() {
     let redis = TestRedis::start();
-    let bus = bus(&config(&redis, 60, ""));
+    let bus = bus(&redis.config().schema_ttl(60).write());
     bus.register(Auth { with_extras: true }).expect("register");
     let error = bus
         .fire_raw("auth", "typed_event", kwargs(json!({"username": 5})))
@@ -421,7 +407,7 @@ async fn fired_events_are_validated() {
 mod quickstart {
     /// The quickstart API as a Rust service writes it.
     #[lightbus::api(name = "auth")]
-    pub trait Auth {
+    pub(crate) trait Auth {
         /// Checks a user's password.
         async fn check_password(&self, username: String, password: String) -> bool;
 

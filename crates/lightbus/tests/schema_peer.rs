@@ -3,44 +3,21 @@
 //!
 //! Needs the peer's virtualenv (`scripts/setup-python-peer.sh`).
 
-mod schema_support;
-
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 use lightbus::api::Api;
 use lightbus::schema::{api_schema, to_python_json, Direction, Target};
-use lightbus::worker::Worker;
-use lightbus::{Bus, Error};
-use lightbus_test_support::{PythonPeer, TestRedis};
-use redis::Commands;
-use schema_support::{config, Auth};
+use lightbus::Error;
+use lightbus_test_support::apis::schema_auth::Auth;
+use lightbus_test_support::inspect::wait_for_schema;
+use lightbus_test_support::{bus, peer_dir, PythonPeer, RunningWorker, TestRedis, PATIENCE};
 use serde_json::{json, Value};
-
-fn peer_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peer")
-}
-
-fn wait_for_schema(redis: &TestRedis, api: &str) -> String {
-    let mut conn = redis.connection();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(Some(value)) = conn.get::<_, Option<String>>(format!("schema:{api}")) {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no schema:{api} appeared in Redis"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// Runs `tests/peer/schema_call.py` against the bus in `config` and returns its report.
 fn python_calls(config: &Path) -> Value {
     let peer = PythonPeer::spawn(&peer_dir(), config, &["schema_call.py"], &[])
         .expect("start the Python caller");
-    let output = peer.finish(Duration::from_secs(30));
+    let output = peer.finish(PATIENCE);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().last().unwrap_or_default();
     serde_json::from_str(line).unwrap_or_else(|e| {
@@ -54,20 +31,13 @@ fn python_calls(config: &Path) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_validates_calls_against_the_schema_a_rust_worker_stores() {
     let redis = TestRedis::start();
-    let path = config(&redis, 60, "");
-    let server = Bus::builder().config_file(&path).build().expect("bus");
+    let path = redis.config().schema_ttl(60).write();
+    let server = bus(&path);
     server
         .register(Auth { with_extras: false })
         .expect("register auth");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(async move {
-        Worker::new(server)
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    let stored = wait_for_schema(&redis, "auth");
+    let worker = RunningWorker::serve(server);
+    let stored = wait_for_schema(&redis, "auth").await;
     let expected = to_python_json(&api_schema(&Auth { with_extras: false }.descriptor()), None);
     assert_eq!(stored, expected);
 
@@ -87,7 +57,7 @@ async fn python_validates_calls_against_the_schema_a_rust_worker_stores() {
 
     // With the peer's validation off, the call reaches the Rust worker, which rejects it
     // with an error result instead of running the handler.
-    let lax = config(&redis, 60, "    validate: false\n");
+    let lax = redis.config().schema_ttl(60).validate(false).write();
     let report = tokio::task::spawn_blocking(move || python_calls(&lax))
         .await
         .expect("join");
@@ -99,14 +69,17 @@ async fn python_validates_calls_against_the_schema_a_rust_worker_stores() {
         "{report}"
     );
 
-    drop(stop);
-    let _ = worker.await;
+    worker.stop().await.expect("the worker stops cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_validates_against_the_schema_a_python_worker_stores() {
     let redis = TestRedis::start();
-    let path = config(&redis, 60, "    rpc_timeout: 10\n");
+    let path = redis
+        .config()
+        .schema_ttl(60)
+        .api_yaml("    rpc_timeout: 10\n")
+        .write();
     let python = "from lightbus.commands import lightbus_entry_point as main; \
                   import sys; sys.argv = ['lightbus', 'run']; main()";
     let _worker = PythonPeer::spawn(
@@ -116,13 +89,7 @@ async fn rust_validates_against_the_schema_a_python_worker_stores() {
         &[("LIGHTBUS_MODULE", "schema_auth_bus")],
     )
     .expect("start the Python worker");
-    let stored = tokio::task::spawn_blocking({
-        let redis_url = redis.url();
-        let probe = TestRedisProbe(redis_url);
-        move || probe.wait("auth")
-    })
-    .await
-    .expect("join");
+    let stored = wait_for_schema(&redis, "auth").await;
 
     // Same signatures, same bytes: a Rust worker would store exactly this.
     let ours = to_python_json(&api_schema(&Auth { with_extras: false }.descriptor()), None);
@@ -131,7 +98,7 @@ async fn rust_validates_against_the_schema_a_python_worker_stores() {
         "Python and Rust schemas for the quickstart API differ"
     );
 
-    let client = Bus::builder().config_file(&path).build().expect("bus");
+    let client = bus(&path);
     let error = client
         .call::<Value>(
             "auth.check_password",
@@ -171,27 +138,4 @@ async fn rust_validates_against_the_schema_a_python_worker_stores() {
     let all = client.schema().snapshot().await.expect("snapshot");
     assert!(all.contains_key("auth"), "{:?}", all.keys());
     assert!(all.contains_key("internal.state"), "{:?}", all.keys());
-}
-
-/// Polls a Redis URL for a schema key (usable from a blocking thread).
-struct TestRedisProbe(String);
-
-impl TestRedisProbe {
-    fn wait(&self, api: &str) -> String {
-        let client = redis::Client::open(self.0.as_str()).expect("client");
-        let mut conn = client
-            .get_connection_with_timeout(Duration::from_secs(2))
-            .expect("connect");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(value)) = conn.get::<_, Option<String>>(format!("schema:{api}")) {
-                return value;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the Python worker stored no schema:{api}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
 }

@@ -9,6 +9,7 @@ use lightbus::config::Config;
 use lightbus::worker::tasks::{Cron, Every, OnTaskError};
 use lightbus::worker::{Feature, Features, Worker};
 use lightbus::{Bus, Error};
+use lightbus_test_support::{eventually, RunningWorker};
 
 fn bus() -> Bus {
     Bus::builder()
@@ -28,13 +29,9 @@ async fn run(bus: Bus, stop: impl std::future::Future<Output = ()>) -> lightbus:
     Worker::new(bus).features(ONLY_TASKS).run(stop).await
 }
 
-/// Waits (at most `within`) until `condition` holds.
-async fn eventually(what: &str, within: Duration, condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + within;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+/// A worker running only tasks, in the background until stopped.
+fn tasks_worker(bus: Bus) -> RunningWorker {
+    RunningWorker::start(Worker::new(bus).features(ONLY_TASKS))
 }
 
 fn counter() -> Arc<AtomicUsize> {
@@ -66,25 +63,18 @@ async fn an_interval_task_runs_repeatedly_one_interval_after_start() {
         }
     })
     .expect("add task");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
-    let worker = tokio::spawn(run(bus, async {
-        let _ = stopped.await;
-    }));
+    let worker = tasks_worker(bus);
 
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(count(&runs), 0, "the first run waits one interval");
-    eventually("5 runs", Duration::from_secs(10), || count(&runs) >= 5).await;
+    eventually("5 runs", || count(&runs) >= 5).await;
     assert!(
         started.elapsed() >= Duration::from_millis(490),
         "5 runs 100 ms apart took {:?}",
         started.elapsed()
     );
-    let _ = stop.send(());
-    worker
-        .await
-        .expect("worker task")
-        .expect("worker ends cleanly");
+    worker.stop().await.expect("worker ends cleanly");
     let after_stop = count(&runs);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(count(&runs), after_stop, "no run after the worker stopped");
@@ -106,21 +96,11 @@ async fn also_run_immediately_runs_at_start() {
         },
     )
     .expect("add task");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(run(bus, async {
-        let _ = stopped.await;
-    }));
-    eventually("the first run", Duration::from_secs(5), || {
-        count(&runs) == 1
-    })
-    .await;
+    let worker = tasks_worker(bus);
+    eventually("the first run", || count(&runs) == 1).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(count(&runs), 1, "the next run is an hour away");
-    let _ = stop.send(());
-    worker
-        .await
-        .expect("worker task")
-        .expect("worker ends cleanly");
+    worker.stop().await.expect("worker ends cleanly");
 }
 
 #[tokio::test]
@@ -135,19 +115,9 @@ async fn a_cron_task_runs_at_each_second_of_a_seconds_schedule() {
         }
     })
     .expect("add task");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(run(bus, async {
-        let _ = stopped.await;
-    }));
-    eventually("3 runs", Duration::from_secs(10), || {
-        times.lock().unwrap().len() >= 3
-    })
-    .await;
-    let _ = stop.send(());
-    worker
-        .await
-        .expect("worker task")
-        .expect("worker ends cleanly");
+    let worker = tasks_worker(bus);
+    eventually("3 runs", || times.lock().unwrap().len() >= 3).await;
+    worker.stop().await.expect("worker ends cleanly");
 
     let times = times.lock().unwrap().clone();
     for pair in times.windows(2) {
@@ -169,12 +139,12 @@ mod chrono_free {
     use std::time::{SystemTime, UNIX_EPOCH};
 
     #[derive(Debug, Clone, Copy)]
-    pub struct WallTime {
+    pub(crate) struct WallTime {
         pub seconds: u64,
         pub millis: u32,
     }
 
-    pub fn now() -> WallTime {
+    pub(crate) fn now() -> WallTime {
         let since = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .expect("the clock is after 1970");
@@ -299,18 +269,11 @@ async fn a_failing_recurring_task_stops_the_worker_unless_told_to_log_and_contin
         },
     )
     .expect("add task");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(run(bus, async {
-        let _ = stopped.await;
-    }));
-    eventually("6 failed runs", Duration::from_secs(10), || {
-        count(&runs) >= 6
-    })
-    .await;
-    let _ = stop.send(());
+    let worker = tasks_worker(bus);
+    eventually("6 failed runs", || count(&runs) >= 6).await;
     worker
+        .stop()
         .await
-        .expect("worker task")
         .expect("failures were logged, not fatal");
 }
 
@@ -426,25 +389,14 @@ async fn shutdown_cancels_background_tasks_and_waits_briefly_for_runs_in_progres
     )
     .expect("add task");
 
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(
+    let worker = RunningWorker::start(
         Worker::new(bus)
             .features(ONLY_TASKS)
-            .drain_timeout(Duration::from_millis(800))
-            .run(async {
-                let _ = stopped.await;
-            }),
+            .drain_timeout(Duration::from_millis(800)),
     );
-    eventually("the runs start", Duration::from_secs(5), || {
-        quick_started.load(Ordering::SeqCst)
-    })
-    .await;
+    eventually("the runs start", || quick_started.load(Ordering::SeqCst)).await;
     let stopping = Instant::now();
-    let _ = stop.send(());
-    worker
-        .await
-        .expect("worker task")
-        .expect("worker ends cleanly");
+    worker.stop().await.expect("worker ends cleanly");
     let took = stopping.elapsed();
     assert!(
         background_dropped.load(Ordering::SeqCst),
@@ -486,21 +438,14 @@ async fn tasks_added_by_hooks_and_by_running_tasks_start_at_once() {
         }
     });
     drop(tx);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(run(bus, async {
-        let _ = stopped.await;
-    }));
+    let worker = tasks_worker(bus);
     for expected in ["hook's task ran", "late task ran"] {
         let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
             .await
             .expect("in time");
         assert_eq!(got, Some(expected));
     }
-    let _ = stop.send(());
-    worker
-        .await
-        .expect("worker task")
-        .expect("worker ends cleanly");
+    worker.stop().await.expect("worker ends cleanly");
 }
 
 #[tokio::test]
@@ -546,7 +491,7 @@ fn invalid_tasks_are_rejected_when_added() {
     bus.every("dup", Every::seconds(1), |_bus| async {})
         .expect("first");
     let err = bus.background("dup", |_bus| async {}).unwrap_err();
-    assert!(matches!(err, Error::Duplicate(_)), "{err}");
+    assert!(matches!(err, Error::Duplicate { .. }), "{err}");
     let err = bus
         .schedule(
             "dup",
@@ -554,7 +499,7 @@ fn invalid_tasks_are_rejected_when_added() {
             |_bus| async {},
         )
         .unwrap_err();
-    assert!(matches!(err, Error::Duplicate(_)), "{err}");
+    assert!(matches!(err, Error::Duplicate { .. }), "{err}");
 }
 
 #[cfg(feature = "cli")]

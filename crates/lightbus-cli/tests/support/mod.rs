@@ -28,8 +28,19 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new() -> Fixture {
+        Fixture::with_root_yaml("")
+    }
+
+    /// A fixture whose configuration file ends with `root_yaml` (top-level keys, e.g.
+    /// `plugins:`).
+    pub fn with_root_yaml(root_yaml: &str) -> Fixture {
         let redis = TestRedis::start();
         let config = redis.config_file("    validate: false\n");
+        if !root_yaml.is_empty() {
+            let mut text = std::fs::read_to_string(&config).expect("read the config");
+            text.push_str(root_yaml);
+            std::fs::write(&config, text).expect("write the config");
+        }
         Fixture {
             redis,
             config,
@@ -102,21 +113,7 @@ impl Fixture {
             .service_name("auth_service")
             .build()
             .expect("bus");
-        bus.register(
-            ApiBuilder::new("auth")
-                .rpc(
-                    "check_password",
-                    ["username", "password"],
-                    |kwargs| async move {
-                        Ok::<_, String>(Value::Bool(
-                            kwargs["username"] == "admin" && kwargs["password"] == "secret",
-                        ))
-                    },
-                )
-                .event("user_registered", ["username"])
-                .build(),
-        )
-        .expect("register");
+        bus.register(auth_api()).expect("register");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let handle = self.runtime.spawn(async move {
             Worker::new(bus)
@@ -148,12 +145,42 @@ impl Fixture {
         }
     }
 
+    /// Creates consumer group `group` on `stream` at its end, as a listener's setup does
+    /// (creating the stream if needed).
+    pub fn create_group(&self, stream: &str, group: &str) {
+        self.redis_value(
+            redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(stream)
+                .arg(group)
+                .arg("$")
+                .arg("MKSTREAM"),
+        );
+    }
+
     /// A Redis command's reply as a value.
     pub fn redis_value(&self, command: &mut redis::Cmd) -> redis::Value {
         command
             .query(&mut self.redis.connection())
             .expect("redis command")
     }
+}
+
+/// The `auth` API of these tests: `check_password` (true for admin/secret) and the event
+/// `user_registered`.
+pub fn auth_api() -> lightbus::api::DynamicApi {
+    ApiBuilder::new("auth")
+        .rpc(
+            "check_password",
+            ["username", "password"],
+            |kwargs| async move {
+                Ok::<_, String>(Value::Bool(
+                    kwargs["username"] == "admin" && kwargs["password"] == "secret",
+                ))
+            },
+        )
+        .event("user_registered", ["username"])
+        .build()
 }
 
 /// An API with events only, declared at run time (any parameter names, any version).

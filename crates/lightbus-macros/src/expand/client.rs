@@ -18,10 +18,11 @@ pub(super) fn expand(def: &ApiDef) -> TokenStream {
 
     quote! {
         #[doc = #doc]
-        #[derive(Clone)]
+        #[derive(Clone, Debug)]
         #[allow(dead_code)]
         #vis struct #client {
             bus: ::lightbus::Bus,
+            options: ::lightbus::CallOptions,
         }
 
         #[allow(dead_code, clippy::too_many_arguments)]
@@ -33,7 +34,21 @@ pub(super) fn expand(def: &ApiDef) -> TokenStream {
             pub fn new(bus: &::lightbus::Bus) -> Self {
                 Self {
                     bus: ::core::clone::Clone::clone(bus),
+                    options: ::core::default::Default::default(),
                 }
+            }
+
+            /// This client, waiting at most `timeout` for each result instead of the API's
+            /// configured `rpc_timeout`. No new connection is made.
+            pub fn with_timeout(mut self, timeout: ::core::time::Duration) -> Self {
+                self.options = self.options.timeout(timeout);
+                self
+            }
+
+            /// This client, calling with `options` (a timeout, validation).
+            pub fn with_options(mut self, options: ::lightbus::CallOptions) -> Self {
+                self.options = options;
+                self
             }
 
             #(#methods)*
@@ -62,21 +77,50 @@ fn method(def: &ApiDef, rpc: &Rpc) -> TokenStream {
     // Locals with mixed-site hygiene, so they cannot clash with the parameters' names.
     let kwargs = syn::Ident::new("kwargs", Span::mixed_site());
     let value = syn::Ident::new("value", Span::mixed_site());
+    // A parameter that may be left out (an `Option`, or one with a default) is taken as an
+    // `Option` and left out of the call when `None`, so the worker's default applies.
     let params = rpc.params.iter().map(|param| {
         let (ident, ty) = (&param.ident, &param.ty);
-        quote!(#ident: impl ::core::convert::Into<#ty>)
+        if param.default.is_some() {
+            quote!(#ident: impl ::core::convert::Into<::core::option::Option<#ty>>)
+        } else {
+            quote!(#ident: impl ::core::convert::Into<#ty>)
+        }
     });
+    let argument = syn::Ident::new("argument", Span::mixed_site());
     let inserts = rpc.params.iter().map(|param| {
-        let (ident, ty, param_name) = (&param.ident, &param.ty, param.name());
-        quote! {
-            #kwargs.insert(
-                ::std::string::String::from(#param_name),
-                ::lightbus::__private::encode_argument(
-                    #member,
-                    #param_name,
-                    &::core::convert::Into::<#ty>::into(#ident),
-                )?,
-            );
+        let (ident, param_name) = (&param.ident, param.name());
+        let ty = &param.ty;
+        let (taken, omittable) = if param.default.is_some() {
+            (quote!(::core::option::Option<#ty>), true)
+        } else {
+            (quote!(#ty), param.is_option())
+        };
+        let insert = |value: TokenStream| {
+            quote! {
+                static PLAN: ::lightbus::__private::PlanCell =
+                    ::lightbus::__private::PlanCell::new();
+                #kwargs.insert(
+                    ::std::string::String::from(#param_name),
+                    ::lightbus::__private::encode_argument(#member, #param_name, #value, &PLAN)?,
+                );
+            }
+        };
+        match omittable {
+            true => {
+                let insert = insert(quote!(#argument));
+                quote! {
+                    if let ::core::option::Option::Some(#argument) =
+                        &::core::convert::Into::<#taken>::into(#ident)
+                    {
+                        #insert
+                    }
+                }
+            }
+            false => {
+                let insert = insert(quote!(&::core::convert::Into::<#taken>::into(#ident)));
+                quote!({ #insert })
+            }
         }
     });
     let mutability = (!rpc.params.is_empty()).then(|| quote!(mut));
@@ -84,10 +128,15 @@ fn method(def: &ApiDef, rpc: &Rpc) -> TokenStream {
     quote! {
         #(#attrs)*
         pub async fn #ident(&self, #(#params),*) -> ::lightbus::Result<#result> {
+            static RESULT_PLAN: ::lightbus::__private::PlanCell =
+                ::lightbus::__private::PlanCell::new();
             let #mutability #kwargs = ::lightbus::Kwargs::new();
             #(#inserts)*
-            let #value = self.bus.call_raw(Self::API_NAME, #name, #kwargs).await?;
-            ::lightbus::__private::decode_result(#member, #value)
+            let #value = self
+                .bus
+                .call_raw_with(Self::API_NAME, #name, #kwargs, &self.options)
+                .await?;
+            ::lightbus::__private::decode_result(#member, #value, &RESULT_PLAN)
         }
     }
 }

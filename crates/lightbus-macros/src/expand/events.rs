@@ -1,7 +1,7 @@
 //! One struct per event, implementing `lightbus::Event`.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote};
 
 use crate::parse::{ApiDef, Event};
 
@@ -17,18 +17,74 @@ fn event_struct(def: &ApiDef, event: &Event) -> TokenStream {
     let api_name = &def.args.name;
     let event_name = event.name();
     let ident = &event.struct_ident;
+    let struct_ident = ident;
     let attrs = &event.attrs;
     let fallback_doc = (!attrs.iter().any(|attr| attr.path().is_ident("doc"))).then(|| {
         let doc = format!(" The `{event_name}` event of the `{api_name}` API.");
         quote!(#[doc = #doc])
     });
-    let fields = event.params.iter().map(|param| {
-        let (docs, ident, ty) = (&param.docs, &param.ident, &param.ty);
-        quote! {
-            #(#docs)*
-            pub #ident: #ty
-        }
-    });
+    // Each field is written as the peer writes it and read from the forms the peer writes
+    // (see `lightbus::schema::ValuePlan`), through helpers with one compiled plan each.
+    let mut helpers = Vec::new();
+    let fields: Vec<TokenStream> = event
+        .params
+        .iter()
+        .map(|param| {
+            let (docs, ident, ty) = (&param.docs, &param.ident, &param.ty);
+            let serialize = format_ident!("__lightbus_serialize_{}", param.name());
+            let deserialize = format_ident!("__lightbus_deserialize_{}", param.name());
+            let serialize_path = format!("{struct_ident}::{serialize}");
+            let deserialize_path = format!("{struct_ident}::{deserialize}");
+            let default = match param.default_value() {
+                Some(value) => {
+                    let default = format_ident!("__lightbus_default_{}", param.name());
+                    helpers.push(quote! {
+                        #[doc(hidden)]
+                        fn #default() -> #ty {
+                            #value
+                        }
+                    });
+                    let path = format!("{struct_ident}::{default}");
+                    quote!(#[serde(default = #path)])
+                }
+                // serde leaves a missing `Option` field `None` by itself, but not once it is
+                // read through `deserialize_with`.
+                None if param.is_option() => quote!(#[serde(default)]),
+                None => quote!(),
+            };
+            helpers.push(quote! {
+                #[doc(hidden)]
+                fn #serialize<S: ::lightbus::__private::serde::Serializer>(
+                    value: &#ty,
+                    serializer: S,
+                ) -> ::core::result::Result<S::Ok, S::Error> {
+                    static PLAN: ::lightbus::__private::PlanCell =
+                        ::lightbus::__private::PlanCell::new();
+                    ::lightbus::__private::serialize_field(value, serializer, &PLAN)
+                }
+
+                #[doc(hidden)]
+                fn #deserialize<'de, D: ::lightbus::__private::serde::Deserializer<'de>>(
+                    deserializer: D,
+                ) -> ::core::result::Result<#ty, D::Error> {
+                    static PLAN: ::lightbus::__private::PlanCell =
+                        ::lightbus::__private::PlanCell::new();
+                    ::lightbus::__private::deserialize_field(deserializer, &PLAN)
+                }
+            });
+            let fallback_doc = docs.is_empty().then(|| {
+                let doc = format!(" The `{}` parameter of the event.", param.name());
+                quote!(#[doc = #doc])
+            });
+            quote! {
+                #(#docs)*
+                #fallback_doc
+                #[serde(serialize_with = #serialize_path, deserialize_with = #deserialize_path)]
+                #default
+                pub #ident: #ty
+            }
+        })
+        .collect();
 
     quote! {
         #(#attrs)*
@@ -45,6 +101,11 @@ fn event_struct(def: &ApiDef, event: &Event) -> TokenStream {
         #[allow(dead_code)]
         #vis struct #ident {
             #(#fields,)*
+        }
+
+        #[allow(dead_code, non_snake_case)]
+        impl #struct_ident {
+            #(#helpers)*
         }
 
         #[allow(deprecated)]

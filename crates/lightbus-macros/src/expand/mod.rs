@@ -12,7 +12,7 @@ use quote::quote;
 use syn::{ItemTrait, TraitItem};
 
 use crate::errors::Errors;
-use crate::parse::{take_event_marker, ApiDef};
+use crate::parse::{strip_default_markers, take_event_marker, ApiDef};
 
 /// Expands `#[lightbus::api(args)] input`.
 pub(crate) fn api(args: TokenStream, input: TokenStream) -> TokenStream {
@@ -48,7 +48,10 @@ pub(crate) fn api(args: TokenStream, input: TokenStream) -> TokenStream {
 /// trait does not add "cannot find trait" errors to the ones that matter.
 fn fallback_trait(mut trait_item: ItemTrait) -> ItemTrait {
     trait_item.items.retain_mut(|item| match item {
-        TraitItem::Fn(method) => !take_event_marker(&mut method.attrs, &mut Errors::default()),
+        TraitItem::Fn(method) => {
+            strip_default_markers(&mut method.sig);
+            !take_event_marker(&mut method.attrs, &mut Errors::default())
+        }
         _ => true,
     });
     trait_item

@@ -26,6 +26,14 @@ pub(super) fn expand(def: &ApiDef) -> TokenStream {
         #[allow(dead_code)]
         #vis struct #server<T>(::std::sync::Arc<T>);
 
+        impl<T> ::core::fmt::Debug for #server<T> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(::core::stringify!(#server))
+                    .field("api", &#api_name)
+                    .finish_non_exhaustive()
+            }
+        }
+
         #[allow(dead_code)]
         impl<T> #server<T> {
             /// The API's name on the bus.
@@ -84,14 +92,33 @@ fn argument_struct_ident(rpc: &Rpc) -> syn::Ident {
     format_ident!("__LightbusArgs_{}", rpc.name())
 }
 
+/// The function giving the default of an RPC's parameter, named in its `#[serde(default)]`.
+fn default_fn_ident(rpc: &Rpc, param: &Param) -> syn::Ident {
+    format_ident!("__lightbus_default_{}__{}", rpc.name(), param.name())
+}
+
 /// A struct of the RPC's parameters, decoded from its keyword arguments by serde: missing,
-/// unknown and mistyped arguments are rejected before the handler runs.
+/// unknown and mistyped arguments are rejected before the handler runs, and a parameter with
+/// a default gets it when left out.
 fn argument_struct(rpc: &Rpc) -> TokenStream {
     let ident = argument_struct_ident(rpc);
-    let fields = rpc
-        .params
-        .iter()
-        .map(|Param { ident, ty, .. }| quote!(#ident: #ty));
+    let mut default_fns = Vec::new();
+    let fields = rpc.params.iter().map(|param| {
+        let (field, ty) = (&param.ident, &param.ty);
+        let Some(value) = param.default_value() else {
+            return quote!(#field: #ty);
+        };
+        let default_fn = default_fn_ident(rpc, param);
+        let path = default_fn.to_string();
+        default_fns.push(quote! {
+            #[allow(non_snake_case)]
+            fn #default_fn() -> #ty {
+                #value
+            }
+        });
+        quote!(#[serde(default = #path)] #field: #ty)
+    });
+    let fields: Vec<TokenStream> = fields.collect();
     quote! {
         #[derive(::lightbus::__private::serde::Deserialize)]
         #[serde(crate = "::lightbus::__private::serde", deny_unknown_fields)]
@@ -99,6 +126,8 @@ fn argument_struct(rpc: &Rpc) -> TokenStream {
         struct #ident {
             #(#fields,)*
         }
+
+        #(#default_fns)*
     }
 }
 
@@ -145,15 +174,22 @@ fn descriptor(def: &ApiDef) -> TokenStream {
 }
 
 /// `vec![Parameter { .. }, ..]` for the descriptor.
-fn parameters(params: &[Param]) -> TokenStream {
+pub(super) fn parameters(params: &[Param]) -> TokenStream {
     let params = params.iter().map(|param| {
         let name = param.name();
         let ty = &param.ty;
         let required = param.is_required();
+        let schema = if let Some(value) = param.default_value() {
+            quote!(::lightbus::__private::defaulted_parameter_schema::<#ty>(&#value))
+        } else if param.is_option() {
+            quote!(::lightbus::__private::optional_parameter_schema::<#ty>())
+        } else {
+            quote!(::lightbus::__private::schema_of::<#ty>())
+        };
         quote! {
             ::lightbus::api::Parameter {
                 name: ::std::string::String::from(#name),
-                schema: ::lightbus::__private::schema_of::<#ty>(),
+                schema: #schema,
                 required: #required,
             }
         }
@@ -175,20 +211,28 @@ fn call_arm(def: &ApiDef, rpc: &Rpc) -> TokenStream {
     let fields = rpc.params.iter().map(|param| &param.ident);
     let encode = match rpc.output {
         Output::Unit | Output::Value(_) => quote! {
-            ::lightbus::__private::encode_output(#api_name, #name, &#output)
+            ::lightbus::__private::encode_output(#api_name, #name, &#output, &RESULT_PLAN)
         },
         Output::Fallible { .. } => quote! {
-            ::lightbus::__private::encode_fallible_output(#api_name, #name, #output)
+            ::lightbus::__private::encode_fallible_output(#api_name, #name, #output, &RESULT_PLAN)
         },
     };
     quote! {
         #name => {
+            // Compiled on first use from the RPC's schemas: see `lightbus::schema::ValuePlan`.
+            static ARGUMENTS_PLAN: ::lightbus::__private::PlanCell =
+                ::lightbus::__private::PlanCell::new();
+            static RESULT_PLAN: ::lightbus::__private::PlanCell =
+                ::lightbus::__private::PlanCell::new();
             let #service = ::std::sync::Arc::clone(&self.0);
             ::lightbus::__private::FutureExt::boxed(async move {
                 let #arguments = ::lightbus::__private::decode_arguments::<#arguments_struct>(
                     #api_name,
                     #name,
                     kwargs,
+                    ARGUMENTS_PLAN.get(|| {
+                        ::lightbus::__private::arguments_schema(&__lightbus_descriptor(), #name)
+                    }),
                 )?;
                 let #output =
                     <T as #trait_ident>::#method(&*#service, #(#arguments.#fields),*).await;

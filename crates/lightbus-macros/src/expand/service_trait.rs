@@ -5,7 +5,7 @@ use quote::{quote, ToTokens};
 use syn::spanned::Spanned;
 use syn::{parse_quote, parse_quote_spanned, ReturnType, TraitItem, TraitItemFn};
 
-use crate::parse::ApiDef;
+use crate::parse::{strip_default_markers, ApiDef};
 
 /// The trait without its events, bounded by `Send + Sync + 'static`, with each RPC returning
 /// an explicit `Send` future.
@@ -35,6 +35,7 @@ pub(super) fn expand(def: &ApiDef) -> TokenStream {
 fn desugar_async(method: &TraitItemFn) -> TraitItemFn {
     let mut method = method.clone();
     method.sig.asyncness = None;
+    strip_default_markers(&mut method.sig);
     // Spanned at the written return type, so that "future is not `Send`" errors point there.
     let (output, span) = match &method.sig.output {
         ReturnType::Default => (quote!(()), method.sig.ident.span()),

@@ -388,3 +388,42 @@ fn camel_cases_event_names() {
     assert_eq!(camel("v2_ready").as_deref(), Some("V2Ready"));
     assert_eq!(camel("__"), None);
 }
+
+#[test]
+fn parameters_with_defaults() {
+    let def = parse(
+        quote!(name = "shop"),
+        quote! {
+            pub trait Shop {
+                async fn search(&self, text: String, #[default(10)] limit: i64, #[default] tags: Vec<String>, region: Option<String>) -> String;
+                #[event]
+                fn placed(sku: String, #[default(1)] quantity: i64, note: Option<String>);
+            }
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let required: Vec<bool> = def.rpcs[0].params.iter().map(Param::is_required).collect();
+    assert_eq!(required, [true, false, false, false]);
+    let required: Vec<bool> = def.events[0]
+        .params
+        .iter()
+        .map(Param::is_required)
+        .collect();
+    assert_eq!(required, [true, false, false]);
+    assert_single_error(
+        quote! {
+            pub trait Shop {
+                async fn f(&self, #[default(None)] region: Option<String>);
+            }
+        },
+        "already defaults to `None`",
+    );
+    assert_single_error(
+        quote! {
+            pub trait Shop {
+                async fn f(&self, #[default = 3] n: i64);
+            }
+        },
+        "`#[default(value)]`",
+    );
+}

@@ -35,6 +35,14 @@ pub struct ApiBuilder {
     handlers: HashMap<String, Handler>,
 }
 
+impl std::fmt::Debug for ApiBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiBuilder")
+            .field("descriptor", &self.descriptor)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ApiBuilder {
     /// Starts an API called `name` (dotted names such as `my_company.auth` are allowed).
     pub fn new(name: impl Into<String>) -> Self {
@@ -68,7 +76,7 @@ impl ApiBuilder {
     where
         F: Fn(Kwargs) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Value, E>> + Send + 'static,
-        E: fmt::Display + fmt::Debug,
+        E: fmt::Display + fmt::Debug + 'static,
     {
         let name = name.into();
         let parameters: Vec<Parameter> = parameters.into_iter().map(Parameter::untyped).collect();
@@ -115,6 +123,14 @@ impl ApiBuilder {
 pub struct DynamicApi {
     descriptor: ApiDescriptor,
     handlers: HashMap<String, Handler>,
+}
+
+impl std::fmt::Debug for DynamicApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamicApi")
+            .field("descriptor", &self.descriptor)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Api for DynamicApi {

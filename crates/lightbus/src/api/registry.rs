@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use super::{Api, ApiDescriptor};
-use crate::error::{Error, Result};
+use crate::error::{Error, NameKind, Result};
+use crate::util::{read, write};
 
 /// One registered API: its dispatcher and its description, computed once.
 #[derive(Clone)]
@@ -24,15 +25,13 @@ impl Registry {
     pub(crate) fn add(&self, api: Arc<dyn Api>) -> Result<Arc<ApiDescriptor>> {
         let descriptor = Arc::new(api.descriptor());
         validate_api_name(&descriptor.name)?;
-        let mut apis = self
-            .apis
-            .write()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut apis = write(&self.apis);
         if apis.contains_key(&descriptor.name) {
-            return Err(Error::Duplicate(format!(
-                "an API named `{}` is already registered in this process",
-                descriptor.name
-            )));
+            return Err(Error::Duplicate {
+                kind: NameKind::Api,
+                name: descriptor.name.clone(),
+                scope: String::new(),
+            });
         }
         apis.insert(
             descriptor.name.clone(),
@@ -45,36 +44,31 @@ impl Registry {
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<RegisteredApi> {
-        let apis = self
-            .apis
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner());
-        apis.get(name).cloned()
+        read(&self.apis).get(name).cloned()
     }
 
     /// Every registered API, sorted by name.
     pub(crate) fn all(&self) -> Vec<RegisteredApi> {
-        let apis = self
-            .apis
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner());
-        apis.values().cloned().collect()
+        read(&self.apis).values().cloned().collect()
     }
 }
 
 /// API names are dot-separated identifiers (`auth`, `my_company.auth`); `default` is reserved
 /// for the configuration's catch-all entry.
-fn validate_api_name(name: &str) -> Result<()> {
+pub(crate) fn validate_api_name(name: &str) -> Result<()> {
     let valid_part = |part: &str| {
         !part.is_empty()
             && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             && !part.starts_with(|c: char| c.is_ascii_digit())
     };
     if name == "default" || !name.split('.').all(valid_part) {
-        return Err(Error::Unknown(format!(
-            "invalid API name `{name}`: use dot-separated identifiers such as `auth` or \
-             `my_company.auth` (`default` is reserved)"
-        )));
+        return Err(Error::InvalidName {
+            kind: NameKind::Api,
+            name: name.to_owned(),
+            reason: "use dot-separated identifiers such as `auth` or `my_company.auth` \
+                     (`default` is reserved)"
+                .to_owned(),
+        });
     }
     Ok(())
 }
@@ -91,7 +85,7 @@ mod tests {
             .add(Arc::new(ApiBuilder::new("my_company.auth").build()))
             .expect("first registration succeeds");
         let duplicate = registry.add(Arc::new(ApiBuilder::new("my_company.auth").build()));
-        assert!(matches!(duplicate, Err(Error::Duplicate(_))));
+        assert!(matches!(duplicate, Err(Error::Duplicate { .. })));
         for bad in ["", "default", "a..b", "1abc", "has space"] {
             assert!(
                 registry

@@ -45,9 +45,9 @@ pub async fn dump_schema(bus: &Bus, args: &DumpSchemaArgs) -> Result<()> {
     if let Some(name) = &args.api {
         let Some(only) = all.remove(name) else {
             let known: Vec<&String> = all.keys().collect();
-            return Err(crate::Error::Unknown(format!(
-                "no schema for an API named `{name}` (known: {})",
-                if known.is_empty() {
+            return Err(SchemaError::UnknownApi {
+                api: name.clone(),
+                known: if known.is_empty() {
                     "none".to_owned()
                 } else {
                     known
@@ -55,8 +55,9 @@ pub async fn dump_schema(bus: &Bus, args: &DumpSchemaArgs) -> Result<()> {
                         .map(|k| k.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")
-                }
-            )));
+                },
+            }
+            .into());
         };
         all = [(name.clone(), only)].into_iter().collect();
     }

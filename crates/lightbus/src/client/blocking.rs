@@ -24,12 +24,20 @@ use crate::error::Result;
 /// A bus client whose methods block until done.
 pub struct Bus {
     runtime: tokio::runtime::Runtime,
-    bus: crate::Bus,
+    bus: super::Bus,
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("blocking::Bus")
+            .field("bus", &self.bus)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Bus {
     /// Wraps an async bus client with its own runtime.
-    pub fn new(bus: crate::Bus) -> Result<Self> {
+    pub fn new(bus: super::Bus) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -38,7 +46,7 @@ impl Bus {
     }
 
     /// The async client inside.
-    pub fn inner(&self) -> &crate::Bus {
+    pub fn inner(&self) -> &super::Bus {
         &self.bus
     }
 

@@ -23,7 +23,7 @@ fn defaults_match_upstream() {
     let result = api.result_transport.redis().expect("redis is selected");
     assert_eq!(result.result_ttl, 60);
     let event = api.event_transport.redis().expect("redis is selected");
-    assert_eq!(event.max_stream_length, Some(100_000));
+    assert_eq!(event.max_stream_length.map(Count::get), Some(100_000));
     assert_eq!(event.stream_use, StreamUse::PerApi);
     assert_eq!(event.acknowledgement_timeout, 60.0);
     assert_eq!(event.consumer_ttl, 2_592_000);
@@ -356,9 +356,9 @@ fn every_upstream_key_is_read() {
     assert_eq!(event.service_name.as_deref(), Some("event-service"));
     assert_eq!(event.consumer_name.as_deref(), Some("event-consumer"));
     assert_eq!(event.batch_size, 30);
-    assert_eq!(event.reclaim_batch_size, Some(40));
+    assert_eq!(event.reclaim_batch_size.map(Count::get), Some(40));
     assert_eq!(event.acknowledgement_timeout, 90.0);
-    assert_eq!(event.reclaim_interval, Some(45.0));
+    assert_eq!(event.reclaim_interval, Seconds::new(45.0));
     assert_eq!(event.max_stream_length, None);
     assert_eq!(event.stream_use, StreamUse::PerEvent);
     assert_eq!(event.consumption_restart_delay, 6.0);
@@ -450,7 +450,7 @@ fn every_range_error_names_its_key() {
             "apis.x.event_transport.redis.reclaim_interval",
         ),
         (
-            "event_transport: {redis: {max_stream_length: 0}}",
+            "event_transport: {redis: {max_stream_length: -1}}",
             "apis.x.event_transport.redis.max_stream_length",
         ),
         (
@@ -458,7 +458,7 @@ fn every_range_error_names_its_key() {
             "apis.x.event_transport.redis.consumption_restart_delay",
         ),
         (
-            "event_transport: {redis: {consumer_ttl: 0}}",
+            "event_transport: {redis: {consumer_ttl: -1}}",
             "apis.x.event_transport.redis.consumer_ttl",
         ),
         (
@@ -484,7 +484,8 @@ fn every_range_error_names_its_key() {
         ),
         (
             "event_transport: {debug: {acknowledgement_timeout: 0}}",
-            "apis.x.event_transport.memory.acknowledgement_timeout",
+            // Named as written in the file (`debug` is the memory transport's other name).
+            "apis.x.event_transport.debug.acknowledgement_timeout",
         ),
         (
             "rpc_transport: {memory: {url: 'redis://x'}}",
@@ -535,6 +536,20 @@ fn every_range_error_names_its_key() {
         let (key, message) = invalid_key(Config::from_str(yaml, "b.yaml"));
         assert_eq!(key, expected, "for `{yaml}`: {message}");
     }
+}
+
+#[test]
+fn zero_means_none_where_upstream_says_so() {
+    // As upstream: `max_stream_length: 0` leaves streams uncapped, `consumer_ttl: 0` turns
+    // the clean-up of idle consumers off. A file shared with Python services uses them.
+    let config = Config::from_str(
+        "apis:\n  default:\n    event_transport: {redis: {max_stream_length: 0, consumer_ttl: 0}}\n",
+        "b.yaml",
+    )
+    .expect("valid config");
+    let event = config.api("x").event_transport.redis().expect("redis");
+    assert_eq!(event.max_stream_length, None);
+    assert_eq!(event.consumer_ttl, 0);
 }
 
 #[test]

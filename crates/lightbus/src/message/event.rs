@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use super::{new_message_id, DecodeError};
+use super::{new_message_id, DecodeError, TraceContext};
 use crate::api::Kwargs;
 
 /// An event, as fired and as received by listeners.
@@ -37,6 +37,9 @@ pub struct EventMessage {
     pub native_id: Option<String>,
     /// The stream the event was read from, once received.
     pub stream: Option<String>,
+    /// The firer's trace context, carried in a field with an empty name (see
+    /// [`TraceContext`]); `None` unless trace propagation is on.
+    pub trace_context: Option<TraceContext>,
 }
 
 impl EventMessage {
@@ -55,6 +58,7 @@ impl EventMessage {
             kwargs,
             native_id: None,
             stream: None,
+            trace_context: None,
         }
     }
 
@@ -74,6 +78,9 @@ impl EventMessage {
         fields.push(("version".into(), self.version.to_string().into()));
         for (name, value) in &self.kwargs {
             fields.push((format!(":{name}").into(), value.to_string().into()));
+        }
+        if let Some(context) = &self.trace_context {
+            fields.push(("".into(), context.to_field_value().into()));
         }
         fields
     }
@@ -100,15 +107,18 @@ impl EventMessage {
         let (mut id, mut api_name, mut event_name, mut version) = (None, None, None, None);
         let mut kwargs = Kwargs::new();
         let mut saw_field = false;
+        let mut trace_context = None;
         for (key, value) in fields {
             let (key, value) = (key.as_ref(), value.as_ref());
             if key.is_empty() {
-                continue; // the noop field, or an empty name the peer also ignores
+                // The noop field, or the trace context: names the peer ignores.
+                trace_context = trace_context.or_else(|| TraceContext::from_field_value(value));
+                continue;
             }
             saw_field = true;
             if let Some(name) = key.strip_prefix(b":") {
                 let name = text(name, "a parameter name")?;
-                let decoded: Value = serde_json::from_slice(value)
+                let decoded: Value = super::from_peer_json(value)
                     .map_err(|e| error(format!("parameter `{name}` is not valid JSON: {e}")))?;
                 kwargs.insert(name, decoded);
             } else {
@@ -117,7 +127,7 @@ impl EventMessage {
                     b"api_name" => api_name = Some(text(value, "`api_name`")?),
                     b"event_name" => event_name = Some(text(value, "`event_name`")?),
                     b"version" => version = Some(text(value, "`version`")?),
-                    _ => {} // unknown metadata: tolerated, as the peer does
+                    _ => {} // unknown metadata: tolerated here (the peer would refuse it)
                 }
             }
         }
@@ -138,6 +148,7 @@ impl EventMessage {
             kwargs,
             native_id: Some(native_id.to_owned()),
             stream: None,
+            trace_context,
         }))
     }
 }
@@ -181,6 +192,21 @@ mod tests {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
         assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn python_non_finite_floats_decode() {
+        let mut fields = peer_fields();
+        fields.push((":ratio", "NaN"));
+        fields.push((":limit", "-Infinity"));
+        let event = EventMessage::from_fields("1-0", fields)
+            .expect("decodes")
+            .expect("not a noop");
+        assert_eq!(event.kwargs["ratio"], json!("NaN"));
+        assert_eq!(
+            serde_json::from_value::<f64>(event.kwargs["limit"].clone()).ok(),
+            Some(f64::NEG_INFINITY)
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{new_message_id, DecodeError};
+use super::{from_peer_json, new_message_id, DecodeError, TraceContext};
 use crate::api::{Kwargs, RpcFailure, RpcOutcome};
 
 /// A remote procedure call.
@@ -28,6 +28,9 @@ pub struct RpcMessage {
     pub return_path: String,
     /// The keyword arguments.
     pub kwargs: Kwargs,
+    /// The caller's trace context, carried beside the blob's `metadata` (see
+    /// [`TraceContext`]); `None` unless trace propagation is on.
+    pub trace_context: Option<TraceContext>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -46,6 +49,10 @@ struct RpcMetadata<'a> {
 struct BlobOut<'a, M> {
     metadata: M,
     kwargs: &'a Kwargs,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tracestate: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -53,6 +60,18 @@ struct BlobIn<M> {
     metadata: M,
     #[serde(default)]
     kwargs: Option<Kwargs>,
+    /// Read as any JSON value, so that a malformed context never fails the message.
+    #[serde(default)]
+    traceparent: Option<Value>,
+    #[serde(default)]
+    tracestate: Option<Value>,
+}
+
+impl<M> BlobIn<M> {
+    fn trace_context(&self) -> Option<TraceContext> {
+        let parent = self.traceparent.as_ref()?.as_str()?;
+        TraceContext::new(parent, self.tracestate.as_ref().and_then(Value::as_str))
+    }
 }
 
 impl RpcMessage {
@@ -69,6 +88,7 @@ impl RpcMessage {
             procedure_name: procedure_name.into(),
             return_path,
             kwargs,
+            trace_context: None,
         }
     }
 
@@ -87,24 +107,42 @@ impl RpcMessage {
                 return_path: self.return_path.as_str().into(),
             },
             kwargs: &self.kwargs,
+            traceparent: self.trace_context.as_ref().map(|c| c.traceparent.as_str()),
+            tracestate: self
+                .trace_context
+                .as_ref()
+                .and_then(|c| c.tracestate.as_deref()),
         };
         serde_json::to_string(&blob).unwrap_or_else(unreachable_encoding)
     }
 
-    /// Decodes a blob popped from an RPC queue.
+    /// Decodes a blob popped from an RPC queue (also when the peer wrote NaN or infinity
+    /// into it: see `from_peer_json`).
     pub fn from_blob(blob: &[u8]) -> Result<Self, DecodeError> {
-        let decoded: BlobIn<RpcMetadata<'_>> =
-            serde_json::from_slice(blob).map_err(|e| DecodeError {
-                kind: "RPC call",
-                reason: e.to_string(),
-            })?;
-        Ok(RpcMessage {
+        let error = |e: serde_json::Error| DecodeError {
+            kind: "RPC call",
+            reason: e.to_string(),
+        };
+        match serde_json::from_slice::<BlobIn<RpcMetadata<'_>>>(blob) {
+            Ok(decoded) => Ok(Self::from_decoded(decoded)),
+            Err(strict) => {
+                let value: Value = from_peer_json(blob).map_err(|_| error(strict))?;
+                let decoded = BlobIn::<RpcMetadata<'_>>::deserialize(&value).map_err(error)?;
+                Ok(Self::from_decoded(decoded))
+            }
+        }
+    }
+
+    fn from_decoded(decoded: BlobIn<RpcMetadata<'_>>) -> Self {
+        let trace_context = decoded.trace_context();
+        RpcMessage {
             id: decoded.metadata.id.into_owned(),
             api_name: decoded.metadata.api_name.into_owned(),
             procedure_name: decoded.metadata.procedure_name.into_owned(),
             return_path: decoded.metadata.return_path.into_owned(),
             kwargs: decoded.kwargs.unwrap_or_default(),
-        })
+            trace_context,
+        }
     }
 }
 
@@ -140,7 +178,27 @@ struct ResultMetadataIn {
 
 #[derive(Serialize)]
 struct ResultKwargsOut<'a> {
-    result: &'a Value,
+    result: ResultValue<'a>,
+    /// The failure's code, for Rust callers. Python callers read only `result`, so they
+    /// ignore it (a new key in `metadata` would make them fail to decode the result).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+}
+
+/// A result's value, or a failure's message, borrowed from the message.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ResultValue<'a> {
+    Value(&'a Value),
+    Text(&'a str),
+}
+
+#[derive(Deserialize)]
+struct ResultKwargsIn {
+    #[serde(default)]
+    result: Value,
+    #[serde(default)]
+    error_code: Option<String>,
 }
 
 impl ResultMessage {
@@ -155,12 +213,13 @@ impl ResultMessage {
 
     /// The JSON blob pushed onto the caller's result key.
     pub fn to_blob(&self) -> String {
-        let (error, trace, result) = match &self.outcome {
-            Ok(value) => (false, None, value.clone()),
+        let (error, trace, result, error_code) = match &self.outcome {
+            Ok(value) => (false, None, ResultValue::Value(value), None),
             Err(failure) => (
                 true,
                 Some(failure.trace.as_str()),
-                Value::String(failure.message.clone()),
+                ResultValue::Text(&failure.message),
+                failure.code.as_deref(),
             ),
         };
         #[derive(Serialize)]
@@ -175,22 +234,27 @@ impl ResultMessage {
                 error,
                 trace,
             },
-            kwargs: ResultKwargsOut { result: &result },
+            kwargs: ResultKwargsOut { result, error_code },
         };
         serde_json::to_string(&blob).unwrap_or_else(unreachable_encoding)
     }
 
     /// Decodes a blob popped from a result key.
     pub fn from_blob(blob: &[u8]) -> Result<Self, DecodeError> {
-        let decoded: BlobIn<ResultMetadataIn> =
-            serde_json::from_slice(blob).map_err(|e| DecodeError {
-                kind: "RPC result",
-                reason: e.to_string(),
-            })?;
-        let result = decoded
-            .kwargs
-            .and_then(|mut kwargs| kwargs.remove("result"))
-            .unwrap_or(Value::Null);
+        #[derive(Deserialize)]
+        struct ResultBlobIn {
+            metadata: ResultMetadataIn,
+            #[serde(default)]
+            kwargs: Option<ResultKwargsIn>,
+        }
+        let decoded: ResultBlobIn = from_peer_json(blob).map_err(|e| DecodeError {
+            kind: "RPC result",
+            reason: e.to_string(),
+        })?;
+        let ResultKwargsIn { result, error_code } = decoded.kwargs.unwrap_or(ResultKwargsIn {
+            result: Value::Null,
+            error_code: None,
+        });
         let outcome = if decoded.metadata.error {
             let message = match result {
                 Value::String(text) => text,
@@ -199,6 +263,7 @@ impl ResultMessage {
             Err(RpcFailure {
                 message,
                 trace: decoded.metadata.trace.unwrap_or_default(),
+                code: error_code,
             })
         } else {
             Ok(result)
@@ -321,6 +386,43 @@ mod tests {
             RpcMessage::from_blob(blob.as_bytes()).expect("decodes"),
             call
         );
+    }
+
+    /// A call from the Python peer with the floats it writes as bare tokens
+    /// (`json.dumps({"v": [float("nan"), float("inf"), -float("inf")]})`).
+    const PEER_NON_FINITE_CALL: &str = r#"{"kwargs": {"v": [NaN, Infinity, -Infinity], "text": "NaN Infinity \" NaN"}, "metadata": {"api_name": "py_rpc", "id": "1", "procedure_name": "echo", "return_path": "redis+key://k"}}"#;
+
+    #[test]
+    fn python_nan_and_infinity_decode_instead_of_dropping_the_call() {
+        let call = RpcMessage::from_blob(PEER_NON_FINITE_CALL.as_bytes()).expect("decodes");
+        let v = &call.kwargs["v"];
+        assert_eq!(v[0], json!("NaN"));
+        assert_eq!(
+            serde_json::from_value::<f64>(v[1].clone()).ok(),
+            Some(f64::INFINITY)
+        );
+        assert_eq!(
+            serde_json::from_value::<f64>(v[2].clone()).ok(),
+            Some(f64::NEG_INFINITY)
+        );
+        // Strings are left alone, escaped quotes included.
+        assert_eq!(call.kwargs["text"], json!("NaN Infinity \" NaN"));
+        // Sent on, infinity is a number Python reads as `inf` again.
+        assert!(
+            call.to_blob().contains("[\"NaN\",1e+999,-1e+999]"),
+            "{}",
+            call.to_blob()
+        );
+
+        let result = br#"{"kwargs": {"result": -Infinity}, "metadata": {"error": false, "id": "2", "rpc_message_id": "1"}}"#;
+        let result = ResultMessage::from_blob(result).expect("decodes");
+        let value = result.outcome.expect("a value");
+        assert_eq!(
+            serde_json::from_value::<f64>(value).ok(),
+            Some(f64::NEG_INFINITY)
+        );
+        // Other syntax errors are still errors.
+        assert!(RpcMessage::from_blob(b"{\"metadata\": NaX}").is_err());
     }
 
     #[test]

@@ -2,39 +2,55 @@
 //!
 //! - [`api_schema`] turns an [`ApiDescriptor`](crate::api::ApiDescriptor) into the peer's
 //!   per-API format (`{"rpcs": …, "events": …}`, draft-07 JSON Schemas with the peer's
-//!   titles), byte-identical to what Python Lightbus 1.1 publishes for the same signatures;
-//! - [`BusSchema`] is what one process knows: its own APIs, files loaded with
-//!   [`BusSchema::load_local`], and the schemas on the bus (loaded lazily, reloaded every
-//!   `bus.schema.ttl * 0.8`); a worker stores its APIs' schemas at start and on that period;
+//!   titles), equal to what Python Lightbus 1.1 publishes for the same signatures (byte for
+//!   byte, except that Python orders a class's `required` fields differently in each process);
+//! - [`BusSchema`](crate::BusSchema) (in the client layer) is what one process knows: its
+//!   own APIs, files it loaded, and the schemas on the bus;
 //! - [`ApiSchema::validate`] checks a value, reporting the API, the member and the JSON path
 //!   of the first problem ([`ValidationError`]).
 //!
-//! ## Rust types and the values on the bus
+//! ## Rust types, their schemas and their values on the bus
 //!
-//! Schemas come from `schemars`, as draft-07 with every subschema inlined (a peer can
-//! validate without resolving references). Values cross the bus as the peer sends them:
-//! - `chrono` date/time types are ISO 8601 text (`format: date-time`, `date`, …): enable
-//!   this crate's `chrono` feature;
-//! - `rust_decimal::Decimal` is decimal text (feature `rust_decimal`, and that crate's
-//!   `serde-str` encoding, its default);
-//! - `uuid::Uuid` is text (feature `uuid`);
-//! - bytes are base64 text: use [`Base64Bytes`](crate::types::Base64Bytes), not `Vec<u8>`
-//!   (which serde writes as an array of numbers);
-//! - structs are objects, `Option<T>` parameters may be left out, unit enums are their
-//!   variant names as strings, maps with string keys are objects.
+//! Schemas come from `schemars` and are then put in the form the peer's `hints_to_schema`
+//! writes for the Python equivalent of each type, so a Rust and a Python worker serving the
+//! same signatures store the same schema (draft-07, every subschema inlined):
+//!
+//! | Rust | Python | schema |
+//! |---|---|---|
+//! | `String`, `bool`, `i64`, `f64` | `str`, `bool`, `int`, `float` | `{"type": …}` |
+//! | `Option<T>` | `Optional[T]` | `{"anyOf": [T, {"type": "null"}]}` |
+//! | `Vec<T>`, `BTreeSet<T>` | `List[T]`, `Set[T]` | `{"type": "array", "items": T}` |
+//! | `(A, B)` | `Tuple[A, B]` | `items: [A, B]`, `minItems`/`maxItems` 2 |
+//! | `HashMap<String, T>` | `Dict[str, T]` | `{"type": "object", "additionalProperties": T}` |
+//! | a struct | a dataclass / named tuple | `title`: its name, `additionalProperties: false` |
+//! | a unit enum | an `Enum` of strings | `{"type": "string", "enum": [...]}` |
+//! | `chrono::DateTime<Tz>`, `NaiveDateTime` | `datetime` | `format: date-time` |
+//! | `chrono::NaiveDate`, `NaiveTime` | `date`, `time` | `format: date`, `time` |
+//! | `rust_decimal::Decimal` | `Decimal` | `pattern: ^-?\d+(\.\d+)?$` |
+//! | `uuid::Uuid`, [`Base64Bytes`](crate::types::Base64Bytes) | `UUID`, `bytes` | `{"type": "string"}` |
+//! | `serde_json::Value` | no hint, `Any` | `{}` |
+//!
+//! Rust types without a Python equivalent keep schemars' form: unsigned integers carry
+//! `minimum: 0` (the small ones a `maximum`), `char` a length of 1, data-carrying enums a
+//! `oneOf` of externally tagged objects. Doc comments are not part of the schema (the peer
+//! writes none). Parameters with defaults: see [`defaulted_parameter_schema`].
+//!
+//! Values cross the bus as the peer writes them ([`ValuePlan`]): datetimes as Python's
+//! `isoformat()` (`2024-05-01T12:34:56.500000+00:00`: `+00:00`, not `Z`, and six fraction
+//! digits or none), decimals as text, bytes as base64 text (use `Base64Bytes`, not `Vec<u8>`),
+//! enums as their values. Enable this crate's `chrono`, `rust_decimal` or `uuid` feature for
+//! the schemas of those types.
 
 mod encode;
 mod generate;
-mod keeper;
-mod store;
 mod validate;
+mod values;
 
+pub use crate::error::{Direction, SchemaError, Target, ValidationError};
 pub use encode::to_python_json;
-pub use generate::api_schema;
-pub(crate) use keeper::{keep_fresh, publish_at_start};
-pub(crate) use store::validation_enabled;
-pub use store::BusSchema;
-pub use validate::{ApiSchema, Direction, SchemaError, Target, ValidationError};
+pub use generate::{api_schema, defaulted_parameter_schema};
+pub use validate::ApiSchema;
+pub use values::{PlanCell, ValuePlan};
 
 use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
@@ -43,19 +59,16 @@ use serde_json::Value;
 /// The `$schema` URI every schema on the bus carries.
 pub const DRAFT_07: &str = "http://json-schema.org/draft-07/schema#";
 
-/// The JSON Schema of `T` as a plain JSON value, without `$schema` or `title` (those are
-/// added where a schema is published).
+/// The JSON Schema of `T` as a plain JSON value, in the form the peer writes for the Python
+/// equivalent of `T` (see the module docs), without `$schema` (added where a schema is
+/// published). Only a struct keeps a `title`: its name, as Python titles a class.
 pub fn schema_of<T: JsonSchema>() -> Value {
     let mut settings = SchemaSettings::draft07();
-    settings.inline_subschemas = true;
     settings.meta_schema = None;
     let generator = settings.into_generator();
     let mut schema = generator.into_root_schema_for::<T>().to_value();
-    if let Value::Object(map) = &mut schema {
-        map.remove("title");
-    }
     strip_numeric_formats(&mut schema);
-    schema
+    generate::peer_type_schema(schema)
 }
 
 /// Removes schemars' Rust-specific number formats (`int64`, `uint32`, `double`, …): they are
@@ -85,31 +98,6 @@ fn strip_numeric_formats(schema: &mut Value) {
     }
 }
 
-/// The schema store for a configuration: `bus.schema.transport`, `ttl`, `human_readable`.
-pub(crate) fn bus_schema_for(
-    config: &crate::config::Config,
-    servers: &crate::transport::redis::RedisServers,
-) -> crate::Result<BusSchema> {
-    let settings = &config.bus().schema;
-    let transport: std::sync::Arc<dyn crate::transport::SchemaTransport> = match &settings.transport
-    {
-        crate::config::SchemaTransportSelector::Redis(redis) => {
-            std::sync::Arc::new(crate::transport::redis::schema::RedisSchemaTransport::new(
-                servers.get(&redis.url)?,
-                redis,
-            ))
-        }
-        crate::config::SchemaTransportSelector::Memory(memory) => std::sync::Arc::new(
-            crate::transport::memory::schema::MemorySchemaTransport::new(memory),
-        ),
-    };
-    Ok(BusSchema::new(
-        transport,
-        std::time::Duration::from_secs(settings.ttl),
-        settings.human_readable,
-    ))
-}
-
 /// Keyword arguments back from the JSON object they were wrapped in for validation.
 pub(crate) fn into_kwargs(value: Value) -> crate::api::Kwargs {
     match value {
@@ -131,7 +119,7 @@ mod tests {
         assert_eq!(schema_of::<f64>(), json!({"type": "number"}));
         assert_eq!(
             schema_of::<Option<u32>>(),
-            json!({"type": ["integer", "null"], "minimum": 0})
+            json!({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]})
         );
         assert!(schema_of::<bool>().get("$schema").is_none());
     }
@@ -143,10 +131,12 @@ mod tests {
             json!({"type": "string", "format": "date-time"})
         );
         assert_eq!(schema_of::<chrono::NaiveDate>()["format"], json!("date"));
-        // Sent as text (the peer's encoding); numbers are accepted on the way in too.
-        let decimal = schema_of::<rust_decimal::Decimal>();
-        assert!(decimal["type"] == json!("string") || decimal["type"][0] == json!("string"));
-        assert_eq!(schema_of::<uuid::Uuid>()["type"], json!("string"));
+        // Exactly the peer's `Decimal` schema.
+        assert_eq!(
+            schema_of::<rust_decimal::Decimal>(),
+            json!({"type": "string", "pattern": "^-?\\d+(\\.\\d+)?$"})
+        );
+        assert_eq!(schema_of::<uuid::Uuid>(), json!({"type": "string"}));
         assert_eq!(
             schema_of::<crate::types::Base64Bytes>()["type"],
             json!("string")

@@ -6,14 +6,21 @@
 //! - [`SchemaTransport`]: workers store their APIs' schemas; everyone loads them.
 //!
 //! Each API picks its transports in the configuration (`rpc_transport`, `result_transport`,
-//! `event_transport`; schemas use `bus.schema.transport`). [`redis`] implements every role
-//! over Redis exactly as Python Lightbus 1.1 does, so processes of either language share a
-//! bus. [`memory`] implements every role inside one process, with no Redis.
+//! `event_transport`; schemas use `bus.schema.transport`), and a [`Connector`] builds them:
+//! [`StandardConnector`], the one place that turns a configuration into transports, builds
+//! [`redis`] ones (every role over Redis exactly as Python Lightbus 1.1 does, so processes of
+//! either language share a bus) and [`memory`] ones (every role inside one process, with no
+//! Redis). Another connector puts a bus on other transports (see
+//! [`BusBuilder::connector`](crate::BusBuilder::connector)).
+//!
+//! This layer knows messages, descriptors and the configuration, and nothing of the client
+//! or worker above it.
 //!
 //! Guarantees: RPCs are delivered at most once (a call that expired in the queue is dropped
 //! unexecuted); results are delivered to exactly the return path the call names; events are
 //! delivered at least once to every listener (see [`event`]).
 
+mod connect;
 pub mod event;
 pub mod memory;
 pub mod redis;
@@ -24,7 +31,31 @@ use futures::future::BoxFuture;
 
 use crate::error::Result;
 use crate::message::{EventMessage, ResultMessage, RpcMessage};
-pub use event::{ConsumeRequest, Delivery, EventConsumer, Settle};
+pub use connect::{Connector, StandardConnector};
+pub use event::{ConsumeRequest, EventConsumer, Received, Settle, Since};
+
+/// Cuts a consumer's blocking wait short, from another task: the wait returns as if it had
+/// timed out (with nothing, or with what had already arrived). Used at shutdown, so that
+/// waits may be long while idle and a stop is still prompt. Calling it when nothing waits
+/// does nothing; call it again if the wait may have started after the first call.
+pub type Interrupt = std::sync::Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// Calls `interrupts` every 100 ms until `finished` is cancelled: a wait that started just
+/// after one call is cut short by the next.
+pub(crate) async fn interrupt_until(
+    interrupts: Vec<Interrupt>,
+    finished: tokio_util::sync::CancellationToken,
+) {
+    while !finished.is_cancelled() {
+        for interrupt in &interrupts {
+            interrupt().await;
+        }
+        tokio::select! {
+            () = finished.cancelled() => {}
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+}
 
 /// Sends calls (caller side) and receives them (worker side).
 pub trait RpcTransport: Send + Sync + 'static {
@@ -36,8 +67,16 @@ pub trait RpcTransport: Send + Sync + 'static {
         expire_after: Duration,
     ) -> BoxFuture<'a, Result<()>>;
 
-    /// Starts receiving calls for `apis` (worker side).
+    /// Starts receiving calls for `apis` (worker side), all of which use this transport: one
+    /// consumer takes the calls of every API, fairly.
     fn consumer(&self, apis: Vec<String>) -> Box<dyn RpcConsumer>;
+
+    /// How long a queued call lives before it expires unexecuted, if this transport sets
+    /// it (Redis: `rpc_transport.redis.rpc_timeout`); the caller's wait is used otherwise,
+    /// and a call never expires while its caller waits.
+    fn queued_call_lifetime(&self) -> Option<Duration> {
+        None
+    }
 
     /// A short description for logs, e.g. `redis://127.0.0.1:6379/0`.
     fn describe(&self) -> String;
@@ -61,6 +100,18 @@ pub trait RpcConsumer: Send {
     /// Stops consuming: returns the (claimed) calls of a wait already under way, if any,
     /// and starts no other. Call it at shutdown so that no call taken off a queue is lost.
     fn finish(&mut self) -> BoxFuture<'_, Result<Vec<RpcMessage>>>;
+
+    /// The longest pause between attempts after a failure (Redis:
+    /// `rpc_transport.redis.consumption_restart_delay`, as upstream waits that long).
+    fn restart_delay(&self) -> Duration {
+        Duration::from_secs(5)
+    }
+
+    /// What cuts a wait of [`next_batch`](Self::next_batch) short, if the transport can;
+    /// without one, a stopping worker waits for the wait to end.
+    fn interrupt(&self) -> Option<Interrupt> {
+        None
+    }
 }
 
 /// Carries results from workers back to callers.
@@ -87,6 +138,12 @@ pub struct PendingResult {
     _registration: Box<dyn Send + Sync>,
 }
 
+impl std::fmt::Debug for PendingResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingResult").finish_non_exhaustive()
+    }
+}
+
 impl PendingResult {
     /// A pending result fed by `receiver`; `registration` is dropped with it (use it to
     /// unregister the waiter).
@@ -111,8 +168,9 @@ pub trait EventTransport: Send + Sync + 'static {
     /// Appends `event` to its stream and returns the stream entry id.
     fn send_event<'a>(&'a self, event: &'a EventMessage) -> BoxFuture<'a, Result<String>>;
 
-    /// Starts consuming events of one API for one listener (worker side). Nothing is sent
-    /// until the consumer's first [`EventConsumer::next_batch`].
+    /// Starts consuming events for one listener: every `(api, event)` of the request, all
+    /// of whose APIs use this transport. Nothing is sent until the consumer's first
+    /// [`EventConsumer::next_batch`].
     fn consumer(&self, request: ConsumeRequest) -> Box<dyn EventConsumer>;
 
     /// A short description for logs.
@@ -133,6 +191,21 @@ pub trait SchemaTransport: Send + Sync + 'static {
         schema: &'a serde_json::Value,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<()>>;
+
+    /// Stores several APIs' schemas, each as [`store`](Self::store) does; a transport may do
+    /// it in one round trip.
+    fn store_all<'a>(
+        &'a self,
+        schemas: &'a [(&'a str, &'a serde_json::Value)],
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            for (api_name, schema) in schemas {
+                self.store(api_name, schema, ttl).await?;
+            }
+            Ok(())
+        })
+    }
 
     /// Loads every stored schema that has not expired, keyed by API name.
     fn load(&self) -> BoxFuture<'_, Result<std::collections::BTreeMap<String, serde_json::Value>>>;

@@ -1,77 +1,57 @@
-//! Running event listeners: one consumer loop per listener and API.
+//! Running event listeners: one [`Subscription`] per listener, its events handed to the
+//! listener's handler.
 //!
-//! Each loop takes batches from its transport's [`EventConsumer`] and hands every event to
-//! the listener's handler, at most `concurrency` at once per listener (default 1: one after
-//! the other, in stream order). What happens to an event after its handler ran:
+//! Each listener reads the streams of all its APIs through one subscription (one blocking
+//! read per transport, whatever the number of APIs) and handles at most `concurrency`
+//! events at once (default 1: one after the other, in stream order). A concurrency slot is
+//! taken when an event has arrived, never while waiting for one. What happens to an event
+//! after its handler ran:
 //!
 //! | handler outcome | settlement |
 //! |---|---|
 //! | success | acknowledged |
 //! | error or panic, [`OnError::Shutdown`] | left unacknowledged; the worker stops with [`Error::ListenerFailed`] |
 //! | error or panic, [`OnError::AckAndLog`] | logged, acknowledged |
-//! | parameters do not fit the listener's event type | copied to the dead-letter stream, acknowledged |
+//! | parameters do not fit the listener's event type, or break the event's schema | copied to the dead-letter stream, acknowledged |
 //!
 //! Guarantees: an event is acknowledged only after its handler finished, so it is never lost
-//! to a crash, a kill or a lost connection (it is delivered again: at least once). A lost
-//! connection pauses the loop, which retries with a backoff capped at the transport's
-//! `consumption_restart_delay`; before it starts over it waits for the events in flight, so
-//! that those are not delivered twice. An acknowledgement that fails makes the loop start
-//! over the same way, so the event is delivered again rather than left behind. On shutdown
-//! no new batch is read; events already read are still handled, within the drain timeout.
+//! to a crash, a kill or a lost connection (it is delivered again: at least once). Bad data
+//! never stops a worker: an event that does not fit is dead-lettered, not treated as a
+//! handler failure. A lost connection pauses the listener, whose subscription retries with
+//! a back-off capped at the transport's `consumption_restart_delay`. Acknowledgements are
+//! sent while the next events are handled; one that fails makes the subscription deliver
+//! the event again. On shutdown no new read starts; events already read are still handled,
+//! within the drain timeout, and whatever is left stays unacknowledged for the next start.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::FutureExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use futures::{FutureExt, StreamExt};
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::client::Bus;
-use crate::error::{Error, Result};
-use crate::listener::{ErasedHandler, HandlerOutcome, ListenerSpec, OnError};
+use crate::client::listeners::{HandlerOutcome, ListenerSpec};
+use crate::client::plugin::run_hooks;
+use crate::client::{Bus, Delivery, Settler, SubscribeOptions, Subscription};
+use crate::error::{Direction, Error, Result, Target};
+use crate::listener::OnError;
 use crate::message::EventMessage;
-use crate::schema::{Direction, Target};
-use crate::transport::redis::Backoff;
-use crate::transport::{ConsumeRequest, Delivery, EventConsumer};
+use crate::observe::metrics::{self, Outcome};
+use crate::observe::trace;
+use crate::util::{lock, panic_text};
+use tracing::Instrument;
+
+/// How many settlements may be under way at once per listener.
+const SETTLING_AT_ONCE: usize = 256;
 
 /// The worker's event component: runs every listener of the bus until stopped.
 pub(crate) struct EventListeners {
     bus: Bus,
     drain_timeout: Duration,
-}
-
-/// One listener while it runs: shared by its consumer loops (one per API).
-struct RunningListener {
-    spec: Arc<ListenerSpec>,
-    /// The bus, for validating incoming events against the bus schema.
-    bus: Bus,
-    /// Bounds how many of the listener's events are handled at once.
-    slots: Arc<Semaphore>,
-    /// Set when a handler failed under [`OnError::Shutdown`].
-    failure: Mutex<Option<Error>>,
-    failed: CancellationToken,
-}
-
-impl RunningListener {
-    fn fail(&self, error: Error) {
-        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        if failure.is_none() {
-            *failure = Some(error);
-        }
-        self.failed.cancel();
-    }
-
-    fn take_failure(&self) -> Option<Error> {
-        self.failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-    }
 }
 
 impl EventListeners {
@@ -84,7 +64,7 @@ impl EventListeners {
     pub(crate) async fn run(self, stop: CancellationToken) -> Result<()> {
         let (initial, mut added) = self.bus.listeners().start();
         let local = stop.child_token();
-        let mut loops = JoinSet::new();
+        let mut listeners = JoinSet::new();
         let mut names = HashMap::new();
         if initial.is_empty() {
             tracing::debug!("no event listeners set up (yet)");
@@ -93,7 +73,7 @@ impl EventListeners {
         }
         let mut outcome = Ok(());
         for spec in initial {
-            if let Err(error) = self.start(&mut loops, &mut names, spec, &local) {
+            if let Err(error) = self.start(&mut listeners, &mut names, spec, &local) {
                 outcome = Err(error);
                 break;
             }
@@ -103,11 +83,11 @@ impl EventListeners {
                 tokio::select! {
                     () = local.cancelled() => break Ok(()),
                     Some(spec) = added.recv() => {
-                        if let Err(error) = self.start(&mut loops, &mut names, spec, &local) {
+                        if let Err(error) = self.start(&mut listeners, &mut names, spec, &local) {
                             break Err(error);
                         }
                     }
-                    Some(done) = loops.join_next_with_id() => match done {
+                    Some(done) = listeners.join_next_with_id() => match done {
                         Ok((_, Ok(()))) => {}
                         Ok((_, Err(error))) => break Err(error),
                         Err(join_error) => {
@@ -116,7 +96,7 @@ impl EventListeners {
                                 listener,
                                 event: String::new(),
                                 native_id: String::new(),
-                                message: format!("its consumer loop ended abnormally: {join_error}"),
+                                message: format!("its task ended abnormally: {join_error}"),
                             });
                         }
                     },
@@ -125,7 +105,7 @@ impl EventListeners {
         }
         self.bus.listeners().stop();
         local.cancel();
-        while let Some(done) = loops.join_next().await {
+        while let Some(done) = listeners.join_next().await {
             if let Ok(Err(error)) = done {
                 tracing::warn!("while stopping listeners: {error}");
             }
@@ -133,159 +113,37 @@ impl EventListeners {
         outcome
     }
 
-    /// Starts the consumer loops of one listener (one per API it listens to).
+    /// Starts one listener on its own subscription.
     fn start(
         &self,
-        loops: &mut JoinSet<Result<()>>,
+        listeners: &mut JoinSet<Result<()>>,
         names: &mut HashMap<tokio::task::Id, String>,
         spec: Arc<ListenerSpec>,
         stop: &CancellationToken,
     ) -> Result<()> {
+        let options = SubscribeOptions::new().since(spec.since.clone());
+        let subscription = self
+            .bus
+            .subscribe_pairs(&spec.name, spec.events.clone(), options)?;
         let running = Arc::new(RunningListener {
             bus: self.bus.clone(),
-            slots: Arc::new(Semaphore::new(spec.concurrency.max(1))),
             spec: spec.clone(),
             failure: Mutex::new(None),
             failed: CancellationToken::new(),
         });
-        for (api, events) in spec.events_by_api() {
-            let transports = self.bus.transports_for(&api)?;
-            let consumer = transports.event.consumer(ConsumeRequest {
-                listener_name: spec.name.clone(),
-                api_name: api,
-                events,
-                since: spec.since.clone(),
-                service_name: self.bus.service_name().to_owned(),
-                process_name: self.bus.process_name().to_owned(),
-                batch_size: None,
-            });
-            let handle = loops.spawn(consume(
-                running.clone(),
-                consumer,
-                stop.clone(),
-                self.drain_timeout,
-            ));
-            names.insert(handle.id(), spec.name.clone());
-        }
+        let handle = listeners.spawn(running.run(subscription, stop.clone(), self.drain_timeout));
+        names.insert(handle.id(), spec.name.clone());
         Ok(())
     }
 }
 
-/// The consumer loop of one listener on one API.
-async fn consume(
-    listener: Arc<RunningListener>,
-    mut consumer: Box<dyn EventConsumer>,
-    stop: CancellationToken,
-    drain_timeout: Duration,
-) -> Result<()> {
-    let name = listener.spec.name.clone();
-    let in_flight = TaskTracker::new();
-    let unsettled = Arc::new(AtomicBool::new(false));
-    let mut backoff = Backoff::new(consumer.restart_delay());
-    let mut failing = false;
-    // Completes `drain_timeout` after the stop signal: the limit for handing out events
-    // already read when the worker stops.
-    let drain_deadline = async {
-        stop.cancelled().await;
-        tokio::time::sleep(drain_timeout).await;
-    }
-    .shared();
-    'consume: loop {
-        if stop.is_cancelled() || listener.failed.is_cancelled() {
-            break;
-        }
-        if unsettled.swap(false, Ordering::SeqCst) {
-            // An event could not be acknowledged: start over once nothing is in flight, so
-            // it is delivered again instead of staying pending under this consumer.
-            wait_for(&in_flight).await;
-            consumer.restart();
-        }
-        let first = tokio::select! {
-            biased;
-            () = stop.cancelled() => break,
-            () = listener.failed.cancelled() => break,
-            permit = listener.slots.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
-        // A failing handler marks the failure before it frees its slot: seen here, nothing
-        // more is read.
-        if listener.failed.is_cancelled() {
-            break;
-        }
-        let deliveries = match consumer.next_batch().await {
-            Ok(deliveries) => {
-                if failing {
-                    tracing::info!(listener = %name, "consuming events again ({})", consumer.describe());
-                    failing = false;
-                }
-                backoff.reset();
-                deliveries
-            }
-            Err(error) => {
-                drop(first);
-                let delay = backoff.next_delay();
-                tracing::warn!(
-                    listener = %name,
-                    "cannot consume events ({}): {error}; retrying in {delay:?}",
-                    consumer.describe()
-                );
-                failing = true;
-                wait_for(&in_flight).await;
-                consumer.restart();
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    () = tokio::time::sleep(delay) => continue,
-                }
-            }
-        };
-        let mut first = Some(first);
-        for delivery in deliveries {
-            let permit = match first.take() {
-                Some(permit) => permit,
-                None => tokio::select! {
-                    permit = listener.slots.clone().acquire_owned() => match permit {
-                        Ok(permit) => permit,
-                        Err(_) => break 'consume,
-                    },
-                    // The rest stay pending: delivered again later, not lost.
-                    () = drain_deadline.clone() => break 'consume,
-                },
-            };
-            if listener.failed.is_cancelled() {
-                break 'consume; // leave the rest of the batch unacknowledged
-            }
-            let task = handle(listener.clone(), delivery, permit, unsettled.clone());
-            in_flight.spawn(task);
-        }
-    }
-    in_flight.close();
-    if !in_flight.is_empty() {
-        tracing::info!(listener = %name, "waiting for {} event(s) in flight", in_flight.len());
-    }
-    if tokio::time::timeout(drain_timeout, in_flight.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            listener = %name,
-            "{} event(s) still being handled after {drain_timeout:?}; abandoning them (they \
-             stay unacknowledged and will be delivered again)",
-            in_flight.len()
-        );
-    }
-    match listener.take_failure() {
-        Some(error) => Err(error),
-        None => Ok(()),
-    }
-}
-
-/// Waits until every task in `tracker` finished (it accepts new tasks again afterwards).
-async fn wait_for(tracker: &TaskTracker) {
-    tracker.close();
-    tracker.wait().await;
-    tracker.reopen();
+/// One listener while it runs.
+struct RunningListener {
+    bus: Bus,
+    spec: Arc<ListenerSpec>,
+    /// Set when a handler failed under [`OnError::Shutdown`].
+    failure: Mutex<Option<Error>>,
+    failed: CancellationToken,
 }
 
 /// How a handled event is settled.
@@ -296,157 +154,322 @@ enum Settlement {
     Leave,
 }
 
-/// Runs the handler on one event and settles the event according to the outcome.
-///
-/// The slot is released as soon as the outcome is known, so the listener's next event runs
-/// while this one is being acknowledged (order of handling is kept; acknowledgements of
-/// consecutive events may overlap).
-async fn handle(
-    listener: Arc<RunningListener>,
-    delivery: Delivery,
-    permit: OwnedSemaphorePermit,
-    unsettled: Arc<AtomicBool>,
-) {
-    let spec = &listener.spec;
-    let message = &delivery.message;
-    let event = message.canonical_name();
-    let native_id = message.native_id.clone().unwrap_or_default();
-    let plugins = listener.bus.plugins().active();
-    if let Some(plugins) = &plugins {
-        crate::plugin::run_hooks!(
-            plugins,
-            before_event_handling(&listener.bus, &spec.name, message)
-        );
+/// An event handled, on its way to being settled.
+struct Handled {
+    settler: Settler,
+    settlement: Settlement,
+    /// The event, kept for the plugins' `after_event_handling` hook (only when plugins run).
+    for_plugins: Option<(EventMessage, Option<String>)>,
+}
+
+impl RunningListener {
+    fn fail(&self, error: Error) {
+        let mut failure = lock(&self.failure);
+        if failure.is_none() {
+            *failure = Some(error);
+        }
+        self.failed.cancel();
     }
-    let started = Instant::now();
-    // An event that breaks its schema is treated as a handler failure: the listener's
-    // on_error policy decides what happens to it.
-    let outcome = match validate_incoming(&listener.bus, message).await {
-        Ok(()) => invoke(&spec.handler, message.clone()).await,
-        Err(error) => HandlerOutcome::Failed(error.to_string()),
-    };
-    let elapsed = started.elapsed();
-    let failure = match &outcome {
-        HandlerOutcome::Handled => None,
-        HandlerOutcome::Failed(text) | HandlerOutcome::Rejected(text) => {
-            plugins.as_ref().map(|_| text.clone())
-        }
-    };
-    let settlement = match outcome {
-        HandlerOutcome::Handled => {
-            tracing::info!(
-                listener = %spec.name,
-                event = %event,
-                id = %message.id,
-                native_id = %native_id,
-                "📩 {} handled {event} in {elapsed:.2?}",
-                spec.name
-            );
-            Settlement::Ack
-        }
-        HandlerOutcome::Failed(failure) => match spec.on_error {
-            OnError::Shutdown => {
-                tracing::error!(
-                    listener = %spec.name,
-                    event = %event,
-                    id = %message.id,
-                    native_id = %native_id,
-                    "{} failed on {event} after {elapsed:.2?}: {failure}; leaving it \
-                     unacknowledged and stopping the worker (on_error: Shutdown)",
-                    spec.name
-                );
-                // Before the slot is released: no further event of this listener starts.
-                listener.fail(Error::ListenerFailed {
-                    listener: spec.name.clone(),
-                    event: event.clone(),
-                    native_id: native_id.clone(),
-                    message: failure,
-                });
-                Settlement::Leave
+
+    /// Handles the subscription's deliveries until `stop`, or until a handler fails under
+    /// [`OnError::Shutdown`]; then drains as the module docs say.
+    async fn run(
+        self: Arc<Self>,
+        mut subscription: Subscription,
+        stop: CancellationToken,
+        drain_timeout: Duration,
+    ) -> Result<()> {
+        let (settle, settled) = mpsc::unbounded_channel();
+        let settler = tokio::spawn(self.clone().settle_all(settled));
+        let concurrent = self.spec.concurrency > 1;
+        let slots = Arc::new(Semaphore::new(self.spec.concurrency.max(1)));
+        let in_flight = TaskTracker::new();
+        let mut failing = false;
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                () = self.failed.cancelled() => break,
+                next = subscription.next() => next,
+            };
+            let delivery = match next {
+                None => break,
+                Some(Err(error)) => {
+                    tracing::warn!(
+                        listener = %self.spec.name,
+                        "cannot consume events: {error}; retrying"
+                    );
+                    failing = true;
+                    continue;
+                }
+                Some(Ok(delivery)) => delivery,
+            };
+            if failing {
+                tracing::info!(listener = %self.spec.name, "consuming events again");
+                failing = false;
             }
-            OnError::AckAndLog => {
-                tracing::error!(
+            if !self
+                .dispatch(delivery, concurrent, &slots, &in_flight, &settle)
+                .await
+            {
+                break;
+            }
+        }
+        subscription.close();
+        if !self.failed.is_cancelled() {
+            // Events already read are still handled, within the drain timeout.
+            let deadline = tokio::time::Instant::now() + drain_timeout;
+            while let Ok(Some(Ok(delivery))) =
+                tokio::time::timeout_at(deadline, subscription.next()).await
+            {
+                if self.failed.is_cancelled()
+                    || !self
+                        .dispatch(delivery, concurrent, &slots, &in_flight, &settle)
+                        .await
+                {
+                    break;
+                }
+            }
+        }
+        drop(subscription);
+        in_flight.close();
+        if !in_flight.is_empty() {
+            tracing::info!(listener = %self.spec.name, "waiting for {} event(s) in flight", in_flight.len());
+        }
+        if tokio::time::timeout(drain_timeout, in_flight.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                listener = %self.spec.name,
+                "{} event(s) still being handled after {drain_timeout:?}; abandoning them (they \
+                 stay unacknowledged and will be delivered again)",
+                in_flight.len()
+            );
+        }
+        drop(settle);
+        let _ = settler.await;
+        match lock(&self.failure).take() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// Handles one delivery: inline for a listener of concurrency 1, else in a task of its
+    /// own once a slot is free. False if the listener must stop.
+    async fn dispatch(
+        self: &Arc<Self>,
+        delivery: Delivery,
+        concurrent: bool,
+        slots: &Arc<Semaphore>,
+        in_flight: &TaskTracker,
+        settle: &mpsc::UnboundedSender<Handled>,
+    ) -> bool {
+        if !concurrent {
+            let span = trace::handle_span(&self.spec.name, delivery.message());
+            let handled = self.handle(delivery).instrument(span).await;
+            return settle.send(handled).is_ok() && !self.failed.is_cancelled();
+        }
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return false;
+        };
+        if self.failed.is_cancelled() {
+            return false; // the delivery is left: delivered again later
+        }
+        let listener = self.clone();
+        let settle = settle.clone();
+        let span = trace::handle_span(&self.spec.name, delivery.message());
+        in_flight.spawn(
+            async move {
+                let handled = listener.handle(delivery).await;
+                drop(permit);
+                let _ = settle.send(handled);
+            }
+            .instrument(span),
+        );
+        true
+    }
+
+    /// Runs the handler on one event and decides how to settle it.
+    async fn handle(&self, delivery: Delivery) -> Handled {
+        let spec = &self.spec;
+        let (message, settler) = delivery.into_parts();
+        let event = message.canonical_name();
+        let measured =
+            metrics::enabled().then(|| (message.api_name.clone(), message.event_name.clone()));
+        let id = message.id.clone();
+        let native_id = message.native_id.clone().unwrap_or_default();
+        let plugins = self.bus.plugins().active();
+        if let Some(plugins) = &plugins {
+            run_hooks!(
+                plugins,
+                before_event_handling(&self.bus, &spec.name, &message)
+            );
+        }
+        let kept = plugins.as_ref().map(|_| message.clone());
+        let started = Instant::now();
+        // An event that breaks its schema can never be handled: set it aside. A schema that
+        // cannot be had (strict validation, no schema yet) is no fault of the event.
+        let outcome = match self.validate_incoming(&message).await {
+            Ok(()) => invoke(spec, message).await,
+            Err(error @ Error::Validation(_)) => HandlerOutcome::Rejected(error.to_string()),
+            Err(error) => HandlerOutcome::Failed(error.to_string()),
+        };
+        let elapsed = started.elapsed();
+        if let Some((api, event_name)) = &measured {
+            let kind = match &outcome {
+                HandlerOutcome::Handled => Outcome::Ok,
+                HandlerOutcome::Failed(_) => Outcome::Failed,
+                HandlerOutcome::Rejected(_) => Outcome::Rejected,
+            };
+            metrics::event_handled(api, event_name, &spec.name, kind, elapsed);
+        }
+        let failure = match &outcome {
+            HandlerOutcome::Handled => None,
+            HandlerOutcome::Failed(text) | HandlerOutcome::Rejected(text) => Some(text.clone()),
+        };
+        let settlement = match outcome {
+            HandlerOutcome::Handled => {
+                tracing::info!(
                     listener = %spec.name,
                     event = %event,
-                    id = %message.id,
+                    id = %id,
                     native_id = %native_id,
-                    "{} failed on {event} after {elapsed:.2?}: {failure}; acknowledging it \
-                     anyway (on_error: AckAndLog)",
+                    "📩 {} handled {event} in {elapsed:.2?}",
                     spec.name
                 );
                 Settlement::Ack
             }
-        },
-        HandlerOutcome::Rejected(reason) => {
-            tracing::error!(
-                listener = %spec.name,
-                event = %event,
-                id = %message.id,
-                native_id = %native_id,
-                "{} cannot handle {event} (stream entry {native_id}): {reason}; moving it to \
-                 the dead-letter stream",
-                spec.name
-            );
-            Settlement::DeadLetter(reason)
+            HandlerOutcome::Failed(failure) => match spec.on_error {
+                OnError::Shutdown => {
+                    tracing::error!(
+                        listener = %spec.name,
+                        event = %event,
+                        id = %id,
+                        native_id = %native_id,
+                        "{} failed on {event} after {elapsed:.2?}: {failure}; leaving it \
+                         unacknowledged and stopping the worker (on_error: Shutdown)",
+                        spec.name
+                    );
+                    // Before anything else is handled: no further event of this listener
+                    // starts.
+                    self.fail(Error::ListenerFailed {
+                        listener: spec.name.clone(),
+                        event: event.clone(),
+                        native_id: native_id.clone(),
+                        message: failure,
+                    });
+                    Settlement::Leave
+                }
+                OnError::AckAndLog => {
+                    tracing::error!(
+                        listener = %spec.name,
+                        event = %event,
+                        id = %id,
+                        native_id = %native_id,
+                        "{} failed on {event} after {elapsed:.2?}: {failure}; acknowledging it \
+                         anyway (on_error: AckAndLog)",
+                        spec.name
+                    );
+                    Settlement::Ack
+                }
+            },
+            HandlerOutcome::Rejected(reason) => {
+                tracing::error!(
+                    listener = %spec.name,
+                    event = %event,
+                    id = %id,
+                    native_id = %native_id,
+                    "{} cannot handle {event} (stream entry {native_id}): {reason}; moving it \
+                     to the dead-letter stream",
+                    spec.name
+                );
+                Settlement::DeadLetter(reason)
+            }
+        };
+        Handled {
+            settler,
+            settlement,
+            for_plugins: kept.map(|message| (message, failure)),
         }
-    };
-    drop(permit);
-    let settled = match settlement {
-        Settlement::Ack => delivery.ack().await,
-        Settlement::DeadLetter(reason) => delivery.dead_letter(&reason).await,
-        Settlement::Leave => Ok(()),
-    };
-    if let Err(error) = settled {
-        tracing::warn!(
-            listener = %spec.name,
-            event = %event,
-            native_id = %native_id,
-            "cannot settle {event} (stream entry {native_id}): {error}; it will be delivered again"
-        );
-        unsettled.store(true, Ordering::SeqCst);
     }
-    if let Some(plugins) = &plugins {
-        crate::plugin::run_hooks!(
-            plugins,
-            after_event_handling(&listener.bus, &spec.name, message, failure.as_deref())
-        );
-    }
-}
 
-/// Validates an incoming event's parameters against the bus schema, when the API's
-/// configuration asks for incoming validation.
-async fn validate_incoming(bus: &Bus, message: &EventMessage) -> Result<()> {
-    let config = bus.config().api(&message.api_name);
-    // Checked here as well, to skip copying the parameters when validation is off.
-    if !crate::schema::validation_enabled(config, Direction::Incoming) {
-        return Ok(());
+    /// Settles handled events as they come, several at once, until the listener stops.
+    async fn settle_all(self: Arc<Self>, handled: mpsc::UnboundedReceiver<Handled>) {
+        let stream = tokio_stream_of(handled);
+        stream
+            .for_each_concurrent(SETTLING_AT_ONCE, |handled| {
+                let listener = self.clone();
+                async move { listener.settle(handled).await }
+            })
+            .await;
     }
-    let kwargs = serde_json::Value::Object(message.kwargs.clone());
-    bus.schema()
-        .check(
-            config,
-            Direction::Incoming,
-            &message.api_name,
-            Target::EventParameters,
-            &message.event_name,
-            &kwargs,
-        )
-        .await
+
+    async fn settle(&self, handled: Handled) {
+        let Handled {
+            settler,
+            settlement,
+            for_plugins,
+        } = handled;
+        let settled = match settlement {
+            Settlement::Ack => settler.ack().await,
+            Settlement::DeadLetter(reason) => settler.dead_letter(&reason).await,
+            Settlement::Leave => Ok(()),
+        };
+        if let Err(error) = settled {
+            tracing::warn!(
+                listener = %self.spec.name,
+                "cannot settle an event: {error}; it will be delivered again"
+            );
+        }
+        if let (Some(plugins), Some((message, failure))) =
+            (self.bus.plugins().active(), for_plugins)
+        {
+            run_hooks!(
+                plugins,
+                after_event_handling(&self.bus, &self.spec.name, &message, failure.as_deref())
+            );
+        }
+    }
+
+    /// Validates an incoming event's parameters against the bus schema, when the API's
+    /// configuration asks for incoming validation.
+    async fn validate_incoming(&self, message: &EventMessage) -> Result<()> {
+        let config = self.bus.config().api(&message.api_name);
+        if !config.validate.incoming() {
+            return Ok(()); // and no copy of the parameters is made
+        }
+        let kwargs = serde_json::Value::Object(message.kwargs.clone());
+        self.bus
+            .schema()
+            .check(
+                config,
+                Direction::Incoming,
+                &message.api_name,
+                Target::EventParameters,
+                &message.event_name,
+                &kwargs,
+            )
+            .await
+    }
 }
 
 /// Calls the handler, turning a panic (while creating or polling its future) into a failure.
-async fn invoke(handler: &ErasedHandler, message: EventMessage) -> HandlerOutcome {
-    let call = std::panic::catch_unwind(AssertUnwindSafe(|| handler(message)));
+async fn invoke(spec: &ListenerSpec, message: EventMessage) -> HandlerOutcome {
+    let call = std::panic::catch_unwind(AssertUnwindSafe(|| (spec.handler)(message)));
     let outcome = match call {
         Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
         Err(panic) => Err(panic),
     };
     outcome.unwrap_or_else(|panic| {
-        let text = panic
-            .downcast_ref::<&str>()
-            .map(|text| (*text).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a non-text panic payload".to_owned());
-        HandlerOutcome::Failed(format!("the handler panicked: {text}"))
+        HandlerOutcome::Failed(format!(
+            "the handler panicked: {}",
+            panic_text(panic.as_ref())
+        ))
     })
+}
+
+/// An unbounded receiver as a stream.
+fn tokio_stream_of<T>(mut receiver: mpsc::UnboundedReceiver<T>) -> impl futures::Stream<Item = T> {
+    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }

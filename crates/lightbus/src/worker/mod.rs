@@ -10,7 +10,10 @@
 //! re-established with backoff.
 
 mod events;
+#[cfg(feature = "http")]
+pub mod http;
 mod rpc;
+mod schema;
 pub mod tasks;
 
 use std::future::Future;
@@ -19,8 +22,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::client::plugin::{worker_stage, WorkerStage};
 use crate::client::Bus;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A part of the worker that `--only` / `--skip` can turn on or off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,11 +87,26 @@ impl Features {
 }
 
 /// Serves a bus until told to stop.
+///
+/// ```no_run
+/// # async fn example(bus: lightbus::Bus) -> lightbus::Result<()> {
+/// use lightbus::worker::Worker;
+/// // In the foreground, until Ctrl-C:
+/// Worker::new(bus.clone()).run(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+/// // Or in the background, with a handle:
+/// let worker = Worker::new(bus).spawn();
+/// // ...
+/// worker.stop().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+#[must_use = "a worker does nothing until run or spawned"]
 pub struct Worker {
     bus: Bus,
     features: Features,
     max_concurrency: usize,
     drain_timeout: Duration,
+    http: Option<std::net::SocketAddr>,
 }
 
 impl Worker {
@@ -98,6 +117,7 @@ impl Worker {
             features: Features::default(),
             max_concurrency: 64,
             drain_timeout: Duration::from_secs(5),
+            http: None,
         }
     }
 
@@ -119,16 +139,26 @@ impl Worker {
         self
     }
 
+    /// Serves `/metrics`, `/healthz` and `/readyz` on `addr` (see `worker::http`, feature
+    /// `http`); default: the configuration's `observability.http`, else off.
+    pub fn http(mut self, addr: Option<std::net::SocketAddr>) -> Self {
+        self.http = addr;
+        self
+    }
+
     /// Runs until `shutdown` completes (e.g. a signal), then drains and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let stop = CancellationToken::new();
         self.log_startup();
         self.bus.run_hooks(false).await?;
-        crate::schema::publish_at_start(&self.bus).await;
-        crate::plugin::worker_stage(&self.bus, crate::plugin::WorkerStage::BeforeStart).await?;
+        schema::publish_at_start(&self.bus).await;
+        worker_stage(&self.bus, WorkerStage::BeforeStart).await?;
 
         let mut tasks = tokio::task::JoinSet::new();
-        tasks.spawn(crate::schema::keep_fresh(self.bus.clone(), stop.clone()));
+        if let Some(addr) = self.http.or(self.bus.config().file.observability.http) {
+            tasks.spawn(serve_http(self.bus.clone(), addr, stop.clone()).await?);
+        }
+        tasks.spawn(schema::keep_fresh(self.bus.clone(), stop.clone()));
         if self.features.rpcs {
             let server =
                 rpc::RpcServer::new(self.bus.clone(), self.max_concurrency, self.drain_timeout);
@@ -153,13 +183,13 @@ impl Worker {
             self::tasks::log_disabled(&self.bus);
         }
 
-        if let Err(error) =
-            crate::plugin::worker_stage(&self.bus, crate::plugin::WorkerStage::AfterStart).await
-        {
+        if let Err(error) = worker_stage(&self.bus, WorkerStage::AfterStart).await {
             stop.cancel();
             while tasks.join_next().await.is_some() {}
             return Err(error);
         }
+
+        self.bus.readiness().worker_started();
 
         // A component that returns `Ok` has nothing (left) to do, e.g. RPC serving without
         // registered APIs; the worker keeps running the others until the shutdown signal.
@@ -183,8 +213,8 @@ impl Worker {
                 },
             }
         };
-        let _ =
-            crate::plugin::worker_stage(&self.bus, crate::plugin::WorkerStage::BeforeStop).await;
+        self.bus.readiness().worker_stopping();
+        let _ = worker_stage(&self.bus, WorkerStage::BeforeStop).await;
         stop.cancel();
         while let Some(finished) = tasks.join_next().await {
             if let Ok(Err(error)) = finished {
@@ -192,9 +222,21 @@ impl Worker {
             }
         }
         self.bus.run_hooks(true).await?;
-        let _ = crate::plugin::worker_stage(&self.bus, crate::plugin::WorkerStage::AfterStop).await;
+        let _ = worker_stage(&self.bus, WorkerStage::AfterStop).await;
         tracing::info!("worker stopped");
         outcome
+    }
+
+    /// Runs the worker in a task of its own until [`WorkerHandle::stop`] (or the handle is
+    /// dropped, which stops it too).
+    pub fn spawn(self) -> WorkerHandle {
+        let stop = CancellationToken::new();
+        let signal = stop.clone();
+        let task = tokio::spawn(async move { self.run(signal.cancelled_owned()).await });
+        WorkerHandle {
+            stop,
+            task: Some(task),
+        }
     }
 
     fn log_startup(&self) {
@@ -243,6 +285,81 @@ impl Worker {
                 Err(error) => tracing::warn!("  transports: {error}"),
             }
         }
+    }
+}
+
+/// Binds the HTTP endpoint on `addr` and returns the future that serves it
+/// until `stop` (see `http::serve`). Without the `http` feature, an error saying so.
+async fn serve_http(
+    bus: Bus,
+    addr: std::net::SocketAddr,
+    stop: tokio_util::sync::CancellationToken,
+) -> Result<futures::future::BoxFuture<'static, Result<()>>> {
+    #[cfg(feature = "http")]
+    {
+        use futures::FutureExt;
+        Ok(http::serve(bus, addr, stop).await?.boxed())
+    }
+    #[cfg(not(feature = "http"))]
+    {
+        let _ = (bus, stop);
+        Err(Error::Config(crate::config::ConfigError::Invalid {
+            origin: "the worker".to_owned(),
+            key: "observability.http".to_owned(),
+            message: format!(
+                "cannot serve HTTP on {addr}: lightbus was built without its `http` feature"
+            ),
+        }))
+    }
+}
+
+/// A worker running in a task of its own (see [`Worker::spawn`]).
+#[derive(Debug)]
+pub struct WorkerHandle {
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<Result<()>>>,
+}
+
+impl WorkerHandle {
+    /// Tells the worker to stop (as a shutdown signal would), without waiting.
+    pub fn signal_stop(&self) {
+        self.stop.cancel();
+    }
+
+    /// Stops the worker and waits until it has drained and returned.
+    pub async fn stop(mut self) -> Result<()> {
+        self.stop.cancel();
+        self.join_inner().await
+    }
+
+    /// Waits until the worker returns by itself (a listener or task failure stops it).
+    pub async fn join(mut self) -> Result<()> {
+        self.join_inner().await
+    }
+
+    /// Whether the worker has returned.
+    pub fn is_finished(&self) -> bool {
+        self.task.as_ref().is_none_or(|task| task.is_finished())
+    }
+
+    async fn join_inner(&mut self) -> Result<()> {
+        let Some(task) = self.task.take() else {
+            return Ok(());
+        };
+        match task.await {
+            Ok(outcome) => outcome,
+            // The worker catches every panic of user code; one here is a bug in it.
+            Err(join_error) if join_error.is_panic() => {
+                std::panic::resume_unwind(join_error.into_panic())
+            }
+            Err(_cancelled) => Err(Error::Closed),
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        self.stop.cancel();
     }
 }
 

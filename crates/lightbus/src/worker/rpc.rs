@@ -1,12 +1,16 @@
 //! Serving RPCs: take calls off the queues, claim, execute concurrently, answer.
 //!
-//! One consumer loop per registered API takes calls in batches sized to the free execution
-//! slots (the transport claims them, dropping expired ones, and is already waiting for the
-//! next batch) and hands each call to its own task, which runs the handler with panics
-//! caught and sends the result. A semaphore bounds how many calls run at once. At shutdown
-//! the loop collects a batch still in flight and runs it, so no call taken off a queue is
-//! lost.
+//! The registered APIs are served by one consumer per RPC transport — usually one for all of
+//! them — so a worker has one blocking pop whatever the number of its APIs, and the
+//! transport takes from the queues fairly (a busy API cannot starve a quiet one). The
+//! consumer takes calls in batches sized to the free execution slots (claiming them, which
+//! drops expired ones, and already waiting for the next batch) and hands each call to its own
+//! task, which runs the handler with panics caught and sends the result. A semaphore bounds
+//! how many calls run at once; a slot is taken when a call has arrived, never held while
+//! waiting for one. At shutdown the loop collects a batch still in flight and runs it, so no
+//! call taken off a queue is lost.
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,18 +21,27 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::api::{RpcFailure, RpcOutcome};
+use crate::api::{codes, RpcFailure, RpcOutcome};
+use crate::client::plugin::run_hooks;
 use crate::client::{ApiTransports, Bus};
-use crate::config::{seconds, RpcTransportSelector};
-use crate::error::Result;
+use crate::error::{Direction, Result, Target};
 use crate::message::{ResultMessage, RpcMessage};
-use crate::schema::{Direction, Target};
-use crate::transport::redis::{retry_transient, Backoff};
+use crate::observe::metrics::{self, Outcome};
+use crate::observe::trace;
+use crate::transport::{interrupt_until, RpcTransport};
+use crate::util::{panic_text, retry_transient, Backoff};
+use tracing::Instrument;
 
-/// How long one blocking pop waits before checking for shutdown.
-const POLL_WAIT: Duration = Duration::from_secs(1);
-/// The longest wait between retries for transports without a configured one.
-const DEFAULT_RESTART_DELAY: Duration = Duration::from_secs(5);
+/// How long one blocking pop waits: long, so that an idle worker sends few commands. A
+/// stopping worker cuts the wait short (the transport's interrupt), so it still stops at
+/// once.
+const POLL_WAIT: Duration = Duration::from_secs(5);
+
+/// The transports of the APIs a consumer serves, by API name.
+type Apis = HashMap<String, Arc<ApiTransports>>;
+
+/// The APIs served through one RPC transport.
+type Group = (Arc<dyn RpcTransport>, Arc<Apis>);
 
 pub(crate) struct RpcServer {
     bus: Bus,
@@ -51,13 +64,8 @@ impl RpcServer {
     pub(crate) async fn run(self, stop: CancellationToken) -> Result<()> {
         let server = Arc::new(self);
         let mut loops = tokio::task::JoinSet::new();
-        for api in server.bus.registry().all() {
-            let transports = server.bus.transports_for(&api.descriptor.name)?;
-            loops.spawn(server.clone().consume(
-                api.descriptor.name.clone(),
-                transports,
-                stop.clone(),
-            ));
+        for (transport, apis) in server.groups()? {
+            loops.spawn(server.clone().consume(transport, apis, stop.clone()));
         }
         while loops.join_next().await.is_some() {}
 
@@ -79,39 +87,74 @@ impl RpcServer {
         Ok(())
     }
 
-    /// The consumer loop of one API.
+    /// The registered APIs grouped by RPC transport: one consumer each.
+    fn groups(&self) -> Result<Vec<Group>> {
+        let mut groups: Vec<(Arc<dyn RpcTransport>, Apis)> = Vec::new();
+        for api in self.bus.registry().all() {
+            let name = api.descriptor.name.clone();
+            let transports = self.bus.transports_for(&name)?;
+            let same = |(transport, _): &&mut (Arc<dyn RpcTransport>, _)| {
+                Arc::ptr_eq(transport, &transports.rpc)
+            };
+            match groups.iter_mut().find(same) {
+                Some((_, apis)) => {
+                    apis.insert(name, transports);
+                }
+                None => groups.push((transports.rpc.clone(), HashMap::from([(name, transports)]))),
+            }
+        }
+        Ok(groups
+            .into_iter()
+            .map(|(transport, apis)| (transport, Arc::new(apis)))
+            .collect())
+    }
+
+    /// The consumer loop of one RPC transport's APIs.
     async fn consume(
         self: Arc<Self>,
-        api: String,
-        transports: Arc<ApiTransports>,
+        transport: Arc<dyn RpcTransport>,
+        apis: Arc<Apis>,
         stop: CancellationToken,
     ) {
-        let mut consumer = transports.rpc.consumer(vec![api.clone()]);
-        // Retries after a lost connection back off up to the API's
-        // `rpc_transport.redis.consumption_restart_delay`, as upstream waits that long.
-        let restart_delay = match &self.bus.config().api(&api).rpc_transport {
-            RpcTransportSelector::Redis(redis) => seconds(redis.consumption_restart_delay),
-            RpcTransportSelector::Memory(_) => DEFAULT_RESTART_DELAY,
-        };
-        let mut backoff = Backoff::new(restart_delay);
+        let mut names: Vec<String> = apis.keys().cloned().collect();
+        names.sort();
+        let served = names.join(", ");
+        let mut consumer = transport.consumer(names);
+        let finished = CancellationToken::new();
+        if let Some(interrupt) = consumer.interrupt() {
+            let (stop, finished) = (stop.clone(), finished.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = stop.cancelled() => interrupt_until(vec![interrupt], finished).await,
+                    () = finished.cancelled() => {}
+                }
+            });
+        }
+        let _finished = finished.drop_guard();
+        let mut backoff = Backoff::new(consumer.restart_delay());
         let mut failing = false;
-        tracing::debug!(api = %api, "consuming RPCs");
+        let readiness_key = format!("rpcs `{served}`");
+        self.bus.readiness().starting(&readiness_key);
+        tracing::debug!(apis = %served, "consuming RPCs");
         loop {
-            // Wait for at least one free slot before taking calls off the queue.
-            let first = tokio::select! {
+            // Room for at least one more call: wait for a free slot, without keeping it.
+            let room = tokio::select! {
                 () = stop.cancelled() => break,
-                permit = self.slots.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
+                permit = self.slots.acquire() => match permit {
+                    Ok(free) => {
+                        drop(free);
+                        self.slots.available_permits().max(1)
+                    }
                     Err(_) => break,
                 },
             };
-            let room = 1 + self.slots.available_permits();
             // Not raced against `stop`: calls already taken off the queue must not be
             // dropped with the future. A batch arrives within POLL_WAIT anyway.
             let calls = match consumer.next_batch(room, POLL_WAIT).await {
                 Ok(calls) => {
+                    self.bus.readiness().running(&readiness_key);
                     if failing {
-                        tracing::info!(api = %api, "reconnected: serving RPCs again");
+                        tracing::info!(apis = %served, "reconnected: serving RPCs again");
                         failing = false;
                     }
                     backoff.reset();
@@ -119,48 +162,49 @@ impl RpcServer {
                 }
                 Err(error) => {
                     let delay = backoff.next_delay();
-                    tracing::warn!(api = %api, "cannot take RPC calls: {error}; retrying in {delay:?}");
+                    self.bus.readiness().failing(&readiness_key, &error);
+                    tracing::warn!(apis = %served, "cannot take RPC calls: {error}; retrying in {delay:?}");
                     failing = true;
-                    drop(first);
                     tokio::select! {
                         () = stop.cancelled() => break,
                         () = tokio::time::sleep(delay) => continue,
                     }
                 }
             };
-            if !self.start_all(calls, Some(first), &transports).await || stop.is_cancelled() {
+            if !self.start_all(calls, &apis).await || stop.is_cancelled() {
                 break;
             }
         }
+        self.bus.readiness().stopped(&readiness_key);
         // A pop sent before the stop may still bring calls: they are claimed, so run them.
         match consumer.finish().await {
             Ok(calls) => {
-                self.start_all(calls, None, &transports).await;
+                self.start_all(calls, &apis).await;
             }
-            Err(error) => tracing::warn!(api = %api, "while stopping RPC consumption: {error}"),
+            Err(error) => {
+                tracing::warn!(apis = %served, "while stopping RPC consumption: {error}")
+            }
         }
     }
 
-    /// Starts executing `calls`, each with a slot of its own (`first`, if given, is used
-    /// first). Returns `false` if the slots were closed.
-    async fn start_all(
-        self: &Arc<Self>,
-        calls: Vec<RpcMessage>,
-        mut first: Option<OwnedSemaphorePermit>,
-        transports: &Arc<ApiTransports>,
-    ) -> bool {
+    /// Starts executing `calls`, each with a slot of its own. Returns `false` if the slots
+    /// were closed.
+    async fn start_all(self: &Arc<Self>, calls: Vec<RpcMessage>, apis: &Arc<Apis>) -> bool {
         for call in calls {
-            let permit = match first.take() {
-                Some(permit) => permit,
-                None => match self.slots.clone().acquire_owned().await {
-                    Ok(permit) => permit,
-                    Err(_) => return false,
-                },
+            let Ok(permit) = self.slots.clone().acquire_owned().await else {
+                return false;
+            };
+            let Some(transports) = apis.get(&call.api_name).cloned() else {
+                tracing::warn!(
+                    rpc = %call.canonical_name(),
+                    "a call to an API this worker does not serve was on its queue; dropped"
+                );
+                continue;
             };
             let server = self.clone();
-            let transports = transports.clone();
-            self.in_flight
-                .spawn(async move { server.execute(call, transports, permit).await });
+            let span = trace::execute_span(&call);
+            let execution = async move { server.execute(call, transports, permit).await };
+            self.in_flight.spawn(execution.instrument(span));
         }
         true
     }
@@ -168,18 +212,32 @@ impl RpcServer {
     /// Runs and answers one (claimed) call.
     async fn execute(
         &self,
-        call: RpcMessage,
+        mut call: RpcMessage,
         transports: Arc<ApiTransports>,
         _permit: OwnedSemaphorePermit,
     ) {
         let name = call.canonical_name();
         let plugins = self.bus.plugins().active();
         if let Some(plugins) = &plugins {
-            crate::plugin::run_hooks!(plugins, before_rpc_execution(&self.bus, &call));
+            run_hooks!(plugins, before_rpc_execution(&self.bus, &call));
         }
+        // The handler takes the arguments; plugins, which see the call afterwards, get a copy.
+        let kwargs = match plugins {
+            Some(_) => call.kwargs.clone(),
+            None => std::mem::take(&mut call.kwargs),
+        };
         let started = Instant::now();
-        let outcome = self.dispatch(&call).await;
+        let outcome = self.dispatch(&call, kwargs).await;
         let elapsed = started.elapsed();
+        if metrics::enabled() {
+            let declared = self
+                .bus
+                .registry()
+                .get(&call.api_name)
+                .is_some_and(|api| api.descriptor.rpc(&call.procedure_name).is_some());
+            let kind = Outcome::of_execution(&outcome);
+            metrics::rpc_executed(&call, declared, kind, elapsed);
+        }
         match &outcome {
             Ok(_) => {
                 tracing::info!(rpc = %name, id = %call.id, "⚡ executed {name}() in {elapsed:.2?}")
@@ -199,54 +257,46 @@ impl RpcServer {
             tracing::error!(rpc = %name, id = %call.id, "cannot send the result: {error}");
         }
         if let Some(plugins) = &plugins {
-            crate::plugin::run_hooks!(plugins, after_rpc_execution(&self.bus, &call, &result));
+            run_hooks!(plugins, after_rpc_execution(&self.bus, &call, &result));
         }
     }
 
     /// Runs the handler, turning a panic into a failure.
-    async fn dispatch(&self, call: &RpcMessage) -> RpcOutcome {
+    async fn dispatch(&self, call: &RpcMessage, kwargs: crate::api::Kwargs) -> RpcOutcome {
         let Some(registered) = self.bus.registry().get(&call.api_name) else {
-            return Err(RpcFailure {
-                message: format!("this worker does not serve the `{}` API", call.api_name),
-                trace: String::new(),
-            });
+            return Err(RpcFailure::new(format!(
+                "this worker does not serve the `{}` API",
+                call.api_name
+            ))
+            .with_code(codes::UNKNOWN_API));
         };
         let api = registered.api.clone();
-        let procedure = call.procedure_name.clone();
-        let kwargs = call.kwargs.clone();
+        let procedure = call.procedure_name.as_str();
         // Calls to procedures the API lacks get the API's own "unknown procedure" answer.
-        let declared = registered.descriptor.rpc(&procedure).is_some();
+        let declared = registered.descriptor.rpc(procedure).is_some();
         let kwargs = if declared {
-            self.validate(
-                call,
-                Target::RpcParameters,
-                Direction::Incoming,
-                Value::Object(kwargs),
-            )
-            .map(crate::schema::into_kwargs)?
+            let kwargs = Value::Object(kwargs);
+            self.validate(call, Target::RpcParameters, Direction::Incoming, &kwargs)?;
+            crate::schema::into_kwargs(kwargs)
         } else {
             kwargs
         };
-        let handler = std::panic::catch_unwind(AssertUnwindSafe(|| api.call(&procedure, kwargs)));
+        let handler = std::panic::catch_unwind(AssertUnwindSafe(|| api.call(procedure, kwargs)));
         let outcome = match handler {
             Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
             Err(panic) => Err(panic),
         };
         let outcome = outcome.unwrap_or_else(|panic| {
-            let text = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a non-text panic payload".to_owned());
             Err(RpcFailure::panicked(
                 &call.api_name,
-                &call.procedure_name,
-                &text,
+                procedure,
+                &panic_text(panic.as_ref()),
             ))
         });
         match outcome {
             Ok(value) if declared => {
-                self.validate(call, Target::RpcResponse, Direction::Outgoing, value)
+                self.validate(call, Target::RpcResponse, Direction::Outgoing, &value)?;
+                Ok(value)
             }
             other => other,
         }
@@ -259,28 +309,28 @@ impl RpcServer {
         call: &RpcMessage,
         target: Target,
         direction: Direction,
-        value: Value,
-    ) -> RpcOutcome {
+        value: &Value,
+    ) -> std::result::Result<(), RpcFailure> {
         let config = self.bus.config().api(&call.api_name);
-        match self.bus.schema().check_now(
-            config,
-            direction,
-            &call.api_name,
-            target,
-            &call.procedure_name,
-            &value,
-        ) {
-            Ok(()) => Ok(value),
-            Err(error) => {
-                if direction == Direction::Outgoing {
-                    tracing::error!(rpc = %call.canonical_name(), id = %call.id, "{error}");
-                }
-                let message = error.to_string();
-                Err(RpcFailure {
-                    trace: message.clone(),
-                    message,
-                })
-            }
-        }
+        self.bus
+            .schema()
+            .check_now(
+                config,
+                direction,
+                &call.api_name,
+                target,
+                &call.procedure_name,
+                value,
+            )
+            .map_err(|error| {
+                let code = match direction {
+                    Direction::Outgoing => {
+                        tracing::error!(rpc = %call.canonical_name(), id = %call.id, "{error}");
+                        codes::INVALID_RESULT
+                    }
+                    Direction::Incoming => codes::INVALID_ARGUMENTS,
+                };
+                RpcFailure::new(error.to_string()).with_code(code)
+            })
     }
 }

@@ -4,23 +4,11 @@ Serves the API `py_rpc`.
 """
 
 import asyncio
-import traceback
 
 import lightbus
 
-# Lightbus 1.1.2 builds error results with traceback.format_exception(etype=...), a keyword
-# that Python 3.10 removed, so on 3.10+ a raising handler kills the worker (PROTOCOL.md). This
-# shim accepts the old keyword, letting the peer send the error result it sends on 3.9.
-_format_exception = traceback.format_exception
-
-
-def _format_exception_accepting_etype(*args, etype=None, **kwargs):
-    if etype is not None:
-        args = (etype, *args)
-    return _format_exception(*args, **kwargs)
-
-
-traceback.format_exception = _format_exception_accepting_etype
+# A raising handler answers with an error result instead of killing the worker on 3.10+.
+import py310_shims  # noqa: F401  (imported for its effect)
 
 bus = lightbus.create()
 

@@ -23,11 +23,12 @@ use futures::FutureExt;
 use tokio::sync::Notify;
 
 use super::{hub, lock, Hub};
-use crate::config::{seconds, MemoryEventConfig};
+use crate::config::{Count, MemoryEventConfig};
 use crate::error::Result;
-use crate::listener::Since;
 use crate::message::EventMessage;
-use crate::transport::{ConsumeRequest, Delivery, EventConsumer, EventTransport, Settle};
+use crate::transport::event::group_name;
+use crate::transport::Since;
+use crate::transport::{ConsumeRequest, EventConsumer, EventTransport, Received, Settle};
 
 /// How long one read waits for new entries before returning an empty batch.
 const READ_WAIT: Duration = Duration::from_millis(500);
@@ -103,7 +104,12 @@ impl Stream {
         self.entries.get(usize::try_from(index).ok()?)
     }
 
-    fn append(&mut self, mut message: EventMessage, api: &str, max_length: Option<u64>) -> String {
+    fn append(
+        &mut self,
+        mut message: EventMessage,
+        api: &str,
+        max_length: Option<usize>,
+    ) -> String {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
@@ -118,8 +124,8 @@ impl Stream {
         message.native_id = Some(native_id.clone());
         message.stream = Some(format!("{api}.*"));
         self.entries.push_back(Entry { id, message });
-        if let Some(max) = max_length.filter(|&max| max > 0) {
-            while self.entries.len() as u64 > max {
+        if let Some(max) = max_length {
+            while self.entries.len() > max {
                 self.entries.pop_front();
                 self.first += 1;
             }
@@ -151,6 +157,17 @@ pub struct MemoryEventTransport {
     config: MemoryEventConfig,
 }
 
+impl std::fmt::Debug for MemoryEventTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryEventTransport")
+            .field(
+                "describe",
+                &crate::transport::EventTransport::describe(self),
+            )
+            .finish()
+    }
+}
+
 impl MemoryEventTransport {
     /// The transport of the hub `config.namespace`.
     pub fn new(config: &MemoryEventConfig) -> Self {
@@ -168,7 +185,7 @@ impl EventTransport for MemoryEventTransport {
             streams.entry(event.api_name.clone()).or_default().append(
                 event.clone(),
                 &event.api_name,
-                self.config.max_stream_length,
+                self.config.max_stream_length.map(Count::get),
             )
         };
         self.hub.events.arrived.notify_waiters();
@@ -176,21 +193,28 @@ impl EventTransport for MemoryEventTransport {
     }
 
     fn consumer(&self, request: ConsumeRequest) -> Box<dyn EventConsumer> {
-        let acknowledgement_timeout = seconds(self.config.acknowledgement_timeout);
+        let apis = request
+            .events_by_api()
+            .into_iter()
+            .map(|(api, events)| ApiCursor {
+                api: api.to_owned(),
+                events: events.into_iter().map(str::to_owned).collect(),
+                own_pending: Some(0),
+                next_reclaim: Instant::now(),
+            })
+            .collect();
         Box::new(MemoryEventConsumer {
             hub: self.hub.clone(),
-            group: crate::transport::redis::event::group_name(
-                &request.service_name,
-                &request.listener_name,
-            ),
+            group: group_name(&request.service_name, &request.listener_name),
             consumer: request.process_name,
-            api: request.api_name,
-            events: request.events,
+            apis,
+            turn: 0,
             since: request.since,
-            batch_size: request.batch_size.unwrap_or(self.config.batch_size).max(1),
-            acknowledgement_timeout,
-            own_pending: Some(0),
-            next_reclaim: Instant::now(),
+            batch_size: request
+                .batch_size
+                .unwrap_or(self.config.batch_size.get())
+                .max(1),
+            acknowledgement_timeout: self.config.acknowledgement_timeout.get(),
         })
     }
 
@@ -202,16 +226,24 @@ impl EventTransport for MemoryEventTransport {
     }
 }
 
-/// One listener's consumer of one API's log.
+/// One listener's consumer of its APIs' logs.
 struct MemoryEventConsumer {
     hub: Arc<Hub>,
-    api: String,
-    events: Vec<String>,
     group: String,
     consumer: String,
+    /// Where the consumer is in each API's log.
+    apis: Vec<ApiCursor>,
+    /// Which API is looked at first next time, so that none waits behind another.
+    turn: usize,
     since: Since,
     batch_size: usize,
     acknowledgement_timeout: Duration,
+}
+
+/// A consumer's progress in one API's log.
+struct ApiCursor {
+    api: String,
+    events: Vec<String>,
     /// `Some(from)` while this consumer's own pending entries (from position `from` on) are
     /// being delivered again, after a (re)start.
     own_pending: Option<u64>,
@@ -219,113 +251,145 @@ struct MemoryEventConsumer {
 }
 
 impl MemoryEventConsumer {
-    /// Whatever is ready now: own pending entries, taken-over entries, or new ones.
-    fn take(&mut self) -> Vec<Delivery> {
-        let now = Instant::now();
-        let mut streams = lock(&self.hub.events.by_api);
-        let stream = streams.entry(self.api.clone()).or_default();
-        let start = stream.start_of(&self.since);
-        let first = stream.first;
-        let group = stream.groups.entry(self.group.clone()).or_insert(Group {
-            next: start,
-            pending: BTreeMap::new(),
-        });
-        group.next = group.next.max(first);
-        let mut chosen: Vec<u64> = Vec::new();
-
-        if let Some(after) = self.own_pending {
-            chosen.extend(
-                group
-                    .pending
-                    .range(after..)
-                    .filter(|(_, pending)| pending.consumer == self.consumer)
-                    .map(|(position, _)| *position)
-                    .take(self.batch_size),
+    /// Whatever is ready now, from every API in turn: own pending entries, taken-over
+    /// entries, or new ones; at most a batch.
+    fn take(&mut self) -> Vec<Received> {
+        let count = self.apis.len();
+        let first = self.turn % count.max(1);
+        self.turn = self.turn.wrapping_add(1);
+        let mut deliveries = Vec::new();
+        for index in (first..count).chain(0..first) {
+            let room = self.batch_size - deliveries.len();
+            if room == 0 {
+                break;
+            }
+            let taken = take_from(
+                &self.hub,
+                &mut self.apis[index],
+                &self.group,
+                &self.consumer,
+                &self.since,
+                room,
+                self.acknowledgement_timeout,
             );
-            self.own_pending = chosen.last().map(|position| position + 1);
-            if !chosen.is_empty() {
-                tracing::info!(
-                    group = %self.group,
-                    "{} entr{} of `{}` delivered earlier to `{}` but never acknowledged: \
-                     delivering again",
-                    chosen.len(),
-                    if chosen.len() == 1 { "y" } else { "ies" },
-                    self.api,
-                    self.consumer
-                );
-            }
-        }
-        if chosen.is_empty() && now >= self.next_reclaim {
-            self.next_reclaim = now + self.acknowledgement_timeout.max(Duration::from_millis(100));
-            let timeout = self.acknowledgement_timeout;
-            chosen.extend(
-                group
-                    .pending
-                    .iter()
-                    .filter(|(_, pending)| {
-                        pending.consumer != self.consumer
-                            && now.duration_since(pending.delivered) >= timeout
-                    })
-                    .map(|(position, _)| *position)
-                    .take(self.batch_size),
-            );
-            if !chosen.is_empty() {
-                tracing::info!(
-                    group = %self.group,
-                    "taking over {} entr{} of `{}` left unacknowledged by other consumers",
-                    chosen.len(),
-                    if chosen.len() == 1 { "y" } else { "ies" },
-                    self.api
-                );
-            }
-        }
-        if chosen.is_empty() {
-            let end = first + stream.entries.len() as u64;
-            while group.next < end && chosen.len() < self.batch_size {
-                let position = group.next;
-                group.next += 1;
-                let wanted = stream
-                    .entries
-                    .get((position - first) as usize)
-                    .is_some_and(|entry| self.events.contains(&entry.message.event_name));
-                if wanted {
-                    chosen.push(position);
-                }
-            }
-        }
-
-        let mut deliveries = Vec::with_capacity(chosen.len());
-        for position in chosen {
-            let Some(message) = stream.entry(position).map(|entry| entry.message.clone()) else {
-                // Trimmed from the log while pending: nothing left to deliver.
-                if let Some(group) = stream.groups.get_mut(&self.group) {
-                    group.pending.remove(&position);
-                }
-                continue;
-            };
-            if let Some(group) = stream.groups.get_mut(&self.group) {
-                group.pending.insert(
-                    position,
-                    Pending {
-                        consumer: self.consumer.clone(),
-                        delivered: now,
-                    },
-                );
-            }
-            let settle = MemorySettle {
-                hub: self.hub.clone(),
-                api: self.api.clone(),
-                group: self.group.clone(),
-                position,
-            };
-            deliveries.push(Delivery::new(message, Box::new(settle)));
+            deliveries.extend(taken);
         }
         deliveries
     }
 }
 
+/// Up to `room` entries of one API's log for this consumer.
+fn take_from(
+    hub: &Arc<Hub>,
+    cursor: &mut ApiCursor,
+    group_name: &str,
+    consumer: &str,
+    since: &Since,
+    room: usize,
+    acknowledgement_timeout: Duration,
+) -> Vec<Received> {
+    let now = Instant::now();
+    let mut streams = lock(&hub.events.by_api);
+    let stream = streams.entry(cursor.api.clone()).or_default();
+    let start = stream.start_of(since);
+    let first = stream.first;
+    let group = stream.groups.entry(group_name.to_owned()).or_insert(Group {
+        next: start,
+        pending: BTreeMap::new(),
+    });
+    group.next = group.next.max(first);
+    let mut chosen: Vec<u64> = Vec::new();
+
+    if let Some(after) = cursor.own_pending {
+        chosen.extend(
+            group
+                .pending
+                .range(after..)
+                .filter(|(_, pending)| pending.consumer == consumer)
+                .map(|(position, _)| *position)
+                .take(room),
+        );
+        cursor.own_pending = chosen.last().map(|position| position + 1);
+        if !chosen.is_empty() {
+            tracing::info!(
+                group = %group_name,
+                "{} entr{} of `{}` delivered earlier to `{consumer}` but never acknowledged: \
+                 delivering again",
+                chosen.len(),
+                if chosen.len() == 1 { "y" } else { "ies" },
+                cursor.api,
+            );
+        }
+    }
+    if chosen.is_empty() && now >= cursor.next_reclaim {
+        cursor.next_reclaim = now + acknowledgement_timeout.max(Duration::from_millis(100));
+        chosen.extend(
+            group
+                .pending
+                .iter()
+                .filter(|(_, pending)| {
+                    pending.consumer != consumer
+                        && now.duration_since(pending.delivered) >= acknowledgement_timeout
+                })
+                .map(|(position, _)| *position)
+                .take(room),
+        );
+        if !chosen.is_empty() {
+            tracing::info!(
+                group = %group_name,
+                "taking over {} entr{} of `{}` left unacknowledged by other consumers",
+                chosen.len(),
+                if chosen.len() == 1 { "y" } else { "ies" },
+                cursor.api
+            );
+        }
+    }
+    if chosen.is_empty() {
+        let end = first + stream.entries.len() as u64;
+        while group.next < end && chosen.len() < room {
+            let position = group.next;
+            group.next += 1;
+            let wanted = stream
+                .entries
+                .get((position - first) as usize)
+                .is_some_and(|entry| cursor.events.contains(&entry.message.event_name));
+            if wanted {
+                chosen.push(position);
+            }
+        }
+    }
+
+    let mut deliveries = Vec::with_capacity(chosen.len());
+    for position in chosen {
+        let Some(message) = stream.entry(position).map(|entry| entry.message.clone()) else {
+            // Trimmed from the log while pending: nothing left to deliver.
+            if let Some(group) = stream.groups.get_mut(group_name) {
+                group.pending.remove(&position);
+            }
+            continue;
+        };
+        if let Some(group) = stream.groups.get_mut(group_name) {
+            group.pending.insert(
+                position,
+                Pending {
+                    consumer: consumer.to_owned(),
+                    delivered: now,
+                },
+            );
+        }
+        let settle = MemorySettle {
+            hub: hub.clone(),
+            api: cursor.api.clone(),
+            group: group_name.to_owned(),
+            position,
+        };
+        deliveries.push(Received::new(message, Box::new(settle)));
+    }
+    deliveries
+}
+
 impl EventConsumer for MemoryEventConsumer {
-    fn next_batch(&mut self) -> BoxFuture<'_, Result<Vec<Delivery>>> {
+    fn next_batch(&mut self) -> BoxFuture<'_, Result<Vec<Received>>> {
         async move {
             let hub = self.hub.clone();
             let arrived = hub.events.arrived.notified();
@@ -344,7 +408,9 @@ impl EventConsumer for MemoryEventConsumer {
     }
 
     fn restart(&mut self) {
-        self.own_pending = Some(0);
+        for cursor in &mut self.apis {
+            cursor.own_pending = Some(0);
+        }
     }
 
     fn restart_delay(&self) -> Duration {
@@ -352,9 +418,12 @@ impl EventConsumer for MemoryEventConsumer {
     }
 
     fn describe(&self) -> String {
+        let apis: Vec<&str> = self.apis.iter().map(|cursor| cursor.api.as_str()).collect();
         format!(
-            "group `{}` consumer `{}` on `{}` in memory",
-            self.group, self.consumer, self.api
+            "group `{}` consumer `{}` on {} in memory",
+            self.group,
+            self.consumer,
+            apis.join(", ")
         )
     }
 }

@@ -42,7 +42,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// The namespace used when the configuration names none.
-pub const DEFAULT_NAMESPACE: &str = "default";
+pub use crate::config::DEFAULT_MEMORY_NAMESPACE as DEFAULT_NAMESPACE;
 
 /// Everything one namespace holds: the state of each role.
 #[derive(Default)]
@@ -57,12 +57,8 @@ pub(crate) struct Hub {
 pub(crate) fn hub(namespace: &str) -> Arc<Hub> {
     static HUBS: OnceLock<Mutex<HashMap<String, Arc<Hub>>>> = OnceLock::new();
     let hubs = HUBS.get_or_init(Mutex::default);
-    let mut hubs = hubs.lock().unwrap_or_else(|p| p.into_inner());
+    let mut hubs = lock(hubs);
     hubs.entry(namespace.to_owned()).or_default().clone()
 }
 
-/// Locks a mutex, carrying on if a holder panicked (the data stays consistent: every
-/// critical section here is a few map or queue operations that cannot panic midway).
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub(crate) use crate::util::lock;

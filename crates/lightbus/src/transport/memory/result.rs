@@ -32,6 +32,17 @@ pub struct MemoryResultTransport {
     namespace: String,
 }
 
+impl std::fmt::Debug for MemoryResultTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryResultTransport")
+            .field(
+                "describe",
+                &crate::transport::ResultTransport::describe(self),
+            )
+            .finish()
+    }
+}
+
 impl MemoryResultTransport {
     /// The transport of the hub `config.namespace`.
     pub fn new(config: &MemoryConfig) -> Self {

@@ -60,6 +60,14 @@ pub struct MemoryRpcTransport {
     namespace: String,
 }
 
+impl std::fmt::Debug for MemoryRpcTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryRpcTransport")
+            .field("describe", &crate::transport::RpcTransport::describe(self))
+            .finish()
+    }
+}
+
 impl MemoryRpcTransport {
     /// The transport of the hub `config.namespace`.
     pub fn new(config: &MemoryConfig) -> Self {

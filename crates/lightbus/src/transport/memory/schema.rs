@@ -25,6 +25,17 @@ pub struct MemorySchemaTransport {
     namespace: String,
 }
 
+impl std::fmt::Debug for MemorySchemaTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemorySchemaTransport")
+            .field(
+                "describe",
+                &crate::transport::SchemaTransport::describe(self),
+            )
+            .finish()
+    }
+}
+
 impl MemorySchemaTransport {
     /// The transport of the hub `config.namespace`.
     pub fn new(config: &MemoryConfig) -> Self {

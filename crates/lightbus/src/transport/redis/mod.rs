@@ -4,6 +4,8 @@
 //! - [`result`]: results are JSON blobs pushed to the list named by the call's return path;
 //! - [`event`]: events are entries of the stream `{api}.*:stream` (or one per event).
 //!
+//! The full wire contract (keys, commands per role, formats) is `docs/protocol.md`.
+//!
 //! Connections: each Redis server (by URL) gets one multiplexed connection shared by every
 //! non-blocking command of the process, so concurrent commands are pipelined automatically,
 //! and event fires are spread over a few such connections, taken in turn (fires awaited
@@ -26,6 +28,7 @@ use redis::AsyncConnectionConfig;
 use tokio::sync::OnceCell;
 
 use crate::error::{Error, Result};
+use crate::util::lock;
 
 /// A Redis URL, with a form safe to print (password hidden).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -38,7 +41,7 @@ impl RedisUrl {
     /// Wraps a URL such as `redis://:password@host:6379/0`.
     pub fn new(url: impl Into<String>) -> Self {
         let url = url.into();
-        let redacted = redact(&url);
+        let redacted = crate::config::redact_url(&url);
         RedisUrl { url, redacted }
     }
 
@@ -53,16 +56,46 @@ impl RedisUrl {
     }
 }
 
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((credentials, host)) if credentials.contains(':') => {
-            let user = credentials.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
+/// A Redis error as the library's [`Error`], by kind: a refused login is
+/// [`Error::Authentication`]; a lost or refused connection, a timeout and a server that
+/// cannot take commands right now (loading, failing over: `LOADING`, `TRYAGAIN`,
+/// `MASTERDOWN`, `CLUSTERDOWN`, `READONLY`) are [`Error::Connection`], which is transient;
+/// any other answer is [`Error::Server`].
+pub(crate) fn error(url: &RedisUrl, source: redis::RedisError) -> Error {
+    use redis::{ErrorKind, ServerErrorKind};
+    let url = url.redacted().to_owned();
+    let unavailable = matches!(
+        source.kind(),
+        ErrorKind::Server(
+            ServerErrorKind::BusyLoading
+                | ServerErrorKind::TryAgain
+                | ServerErrorKind::MasterDown
+                | ServerErrorKind::ClusterDown
+                | ServerErrorKind::ReadOnly
+        )
+    );
+    let authentication = source.kind() == ErrorKind::AuthenticationFailed
+        || matches!(source.code(), Some("NOAUTH" | "WRONGPASS"));
+    if authentication {
+        Error::Authentication {
+            url,
+            source: Box::new(source),
         }
-        _ => url.to_owned(),
+    } else if unavailable
+        || source.is_io_error()
+        || source.is_connection_dropped()
+        || source.is_connection_refusal()
+        || source.is_timeout()
+    {
+        Error::Connection {
+            url,
+            source: Box::new(source),
+        }
+    } else {
+        Error::Server {
+            url,
+            source: Box::new(source),
+        }
     }
 }
 
@@ -92,6 +125,14 @@ pub struct RedisServer {
     next_shared: AtomicUsize,
 }
 
+impl std::fmt::Debug for RedisServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisServer")
+            .field("url", &self.url.redacted())
+            .finish_non_exhaustive()
+    }
+}
+
 impl RedisServer {
     fn open(url: &RedisUrl) -> Result<Self> {
         // TCP_NODELAY: messages are small and latency-bound; Nagle's algorithm would hold
@@ -112,9 +153,9 @@ impl RedisServer {
             .set_keepalive(keepalive)
             .set_user_timeout(DEAD_PEER_TIMEOUT);
         let info = redis::IntoConnectionInfo::into_connection_info(url.as_str())
-            .map_err(|e| Error::redis(url, e))?
+            .map_err(|e| error(url, e))?
             .set_tcp_settings(tcp);
-        let client = redis::Client::open(info).map_err(|e| Error::redis(url, e))?;
+        let client = redis::Client::open(info).map_err(|e| error(url, e))?;
         Ok(RedisServer {
             url: url.clone(),
             client,
@@ -156,7 +197,7 @@ impl RedisServer {
                 ConnectionManager::new_with_config(self.client.clone(), config).await
             })
             .await
-            .map_err(|e| Error::redis(&self.url, e))?;
+            .map_err(|e| error(&self.url, e))?;
         Ok(manager.clone())
     }
 
@@ -169,12 +210,71 @@ impl RedisServer {
         self.client
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .map_err(|e| Error::redis(&self.url, e))
+            .map_err(|e| error(&self.url, e))
     }
 
-    /// Wraps a Redis error with this server's URL.
+    /// A new connection for one blocking loop, with what cuts its waits short (see
+    /// [`Unblock`]).
+    pub(crate) async fn blocking(
+        self: &Arc<Self>,
+        unblock: &Unblock,
+    ) -> Result<MultiplexedConnection> {
+        let mut connection = self.dedicated().await?;
+        let id: i64 = redis::cmd("CLIENT")
+            .arg("ID")
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| self.error(e))?;
+        unblock.client.store(id, Ordering::Release);
+        Ok(connection)
+    }
+
+    /// A Redis error of this server as the library's [`Error`], by kind: a refused login is
+    /// [`Error::Authentication`], an unreachable or unavailable server
+    /// [`Error::Connection`], any other answer [`Error::Server`].
     pub fn error(&self, source: redis::RedisError) -> Error {
-        Error::redis(&self.url, source)
+        error(&self.url, source)
+    }
+}
+
+/// Cuts short the blocking wait of one consumer's connection, from another task:
+/// `CLIENT UNBLOCK <id>` on a shared connection, which makes the wait return as if it had
+/// timed out. It lets blocking reads wait long (few commands while idle) while a stopping
+/// worker still stops at once.
+#[derive(Debug, Clone)]
+pub(crate) struct Unblock {
+    server: Arc<RedisServer>,
+    /// The `CLIENT ID` of the consumer's current blocking connection (0: none yet).
+    client: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Unblock {
+    pub(crate) fn new(server: Arc<RedisServer>) -> Self {
+        Unblock {
+            server,
+            client: Arc::default(),
+        }
+    }
+
+    /// As the transports hand it out.
+    pub(crate) fn interrupt(&self) -> crate::transport::Interrupt {
+        let unblock = self.clone();
+        Arc::new(move || {
+            let unblock = unblock.clone();
+            Box::pin(async move {
+                let id = unblock.client.load(Ordering::Acquire);
+                if id == 0 {
+                    return;
+                }
+                if let Ok(mut connection) = unblock.server.shared().await {
+                    let _: redis::RedisResult<i64> = redis::cmd("CLIENT")
+                        .arg("UNBLOCK")
+                        .arg(id)
+                        .query_async(&mut connection)
+                        .await;
+                }
+            })
+        })
     }
 }
 
@@ -184,63 +284,25 @@ pub struct RedisServers {
     servers: Mutex<HashMap<String, Arc<RedisServer>>>,
 }
 
+impl std::fmt::Debug for RedisServers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let servers = crate::util::lock(&self.servers);
+        f.debug_list()
+            .entries(servers.values().map(|server| server.url.redacted()))
+            .finish()
+    }
+}
+
 impl RedisServers {
     /// The server for `url`, opened on first request.
     pub fn get(&self, url: &str) -> Result<Arc<RedisServer>> {
-        let mut servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut servers = lock(&self.servers);
         if let Some(server) = servers.get(url) {
             return Ok(server.clone());
         }
         let server = Arc::new(RedisServer::open(&RedisUrl::new(url))?);
         servers.insert(url.to_owned(), server.clone());
         Ok(server)
-    }
-}
-
-/// Waits before reconnecting: doubles from 100 ms up to `max`, reset after a success.
-pub(crate) struct Backoff {
-    next: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    pub(crate) fn new(max: Duration) -> Self {
-        Backoff {
-            next: Duration::from_millis(100),
-            max: max.max(Duration::from_millis(100)),
-        }
-    }
-
-    /// The delay to wait now; the following one will be longer.
-    pub(crate) fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = (self.next * 2).min(self.max);
-        delay
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.next = Duration::from_millis(100);
-    }
-}
-
-/// Runs `operation`, retrying it a few times, briefly, while it fails with a transient error
-/// (a connection being re-established after Redis went away).
-pub(crate) async fn retry_transient<T, F, Fut>(mut operation: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    const ATTEMPTS: u32 = 4;
-    let mut attempt = 1;
-    loop {
-        match operation().await {
-            Err(error) if error.is_transient() && attempt < ATTEMPTS => {
-                tracing::debug!("retrying after a transient error: {error}");
-                tokio::time::sleep(Duration::from_millis(100) * attempt).await;
-                attempt += 1;
-            }
-            outcome => return outcome,
-        }
     }
 }
 
@@ -262,16 +324,10 @@ mod tests {
             RedisUrl::new("redis://127.0.0.1:6379/0").redacted(),
             "redis://127.0.0.1:6379/0"
         );
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let mut backoff = Backoff::new(Duration::from_millis(500));
-        let delays: Vec<u64> = (0..5)
-            .map(|_| backoff.next_delay().as_millis() as u64)
-            .collect();
-        assert_eq!(delays, [100, 200, 400, 500, 500]);
-        backoff.reset();
-        assert_eq!(backoff.next_delay(), Duration::from_millis(100));
+        // A raw `@` in the password: everything up to the last `@` is credentials.
+        assert_eq!(
+            RedisUrl::new("redis://app:p@ss@host:6379/0").redacted(),
+            "redis://app:***@host:6379/0"
+        );
     }
 }

@@ -16,14 +16,18 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio::sync::oneshot;
 
-use super::{Backoff, ListPop, RedisServer};
+use super::{ListPop, RedisServer};
 use crate::config::RedisResultConfig;
-use crate::error::{Error, Result};
+use crate::error::{DecodeError, Result};
 use crate::message::{ResultMessage, RpcMessage};
 use crate::transport::{PendingResult, ResultTransport};
+use crate::util::{lock, Backoff};
 
 /// The scheme of return paths this transport understands.
 pub const RETURN_PATH_SCHEME: &str = "redis+key://";
+
+/// How long the result listener's pop waits, in seconds.
+const RESULT_WAIT_SECONDS: u64 = 5;
 
 /// The most results the listener pops in one round trip.
 const RESULT_BATCH: usize = 256;
@@ -37,6 +41,17 @@ pub struct RedisResultTransport {
     result_key: String,
     waiters: Arc<Waiters>,
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for RedisResultTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisResultTransport")
+            .field(
+                "describe",
+                &crate::transport::ResultTransport::describe(self),
+            )
+            .finish()
+    }
 }
 
 impl RedisResultTransport {
@@ -53,7 +68,7 @@ impl RedisResultTransport {
 
     /// Starts the listener task if it is not running (first call, or after it ended).
     fn ensure_listener(&self) {
-        let mut listener = self.listener.lock().unwrap_or_else(|p| p.into_inner());
+        let mut listener = lock(&self.listener);
         if listener.as_ref().is_some_and(|task| !task.is_finished()) {
             return;
         }
@@ -84,10 +99,7 @@ struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         if let Some(waiters) = self.waiters.upgrade() {
-            waiters
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&self.call_id);
+            lock(&waiters).remove(&self.call_id);
         }
     }
 }
@@ -96,10 +108,7 @@ impl ResultTransport for RedisResultTransport {
     fn expect_result(&self, call_id: &str) -> Result<(String, PendingResult)> {
         self.ensure_listener();
         let (sender, receiver) = oneshot::channel();
-        self.waiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(call_id.to_owned(), sender);
+        lock(&self.waiters).insert(call_id.to_owned(), sender);
         let registration = Registration {
             waiters: Arc::downgrade(&self.waiters),
             call_id: call_id.to_owned(),
@@ -120,19 +129,21 @@ impl ResultTransport for RedisResultTransport {
             let key = call
                 .return_path
                 .strip_prefix(RETURN_PATH_SCHEME)
-                .ok_or_else(|| {
-                    Error::Codec(format!(
-                    "call {} to {} has return path {:?}, which is not `{RETURN_PATH_SCHEME}<key>`",
-                    call.id,
-                    call.canonical_name(),
-                    call.return_path
-                ))
+                .ok_or_else(|| DecodeError {
+                    kind: "RPC call",
+                    reason: format!(
+                        "call {} to {} has return path {:?}, which is not \
+                         `{RETURN_PATH_SCHEME}<key>`",
+                        call.id,
+                        call.canonical_name(),
+                        call.return_path
+                    ),
                 })?;
             let mut connection = self.server.shared().await?;
             redis::pipe()
                 .lpush(key, result.to_blob())
                 .ignore()
-                .expire(key, self.config.result_ttl as i64)
+                .expire(key, self.config.result_ttl.secs() as i64)
                 .ignore()
                 .exec_async(&mut connection)
                 .await
@@ -173,8 +184,10 @@ async fn listen_for_results(server: Arc<RedisServer>, key: String, waiters: Weak
                 }
             },
         };
+        // Waits long, so that an idle process sends few commands; the task is aborted, not
+        // waited for, when its transport goes away.
         let reply: redis::RedisResult<ListPop> = redis::cmd("BLMPOP")
-            .arg(1)
+            .arg(RESULT_WAIT_SECONDS)
             .arg(1)
             .arg(&key)
             .arg("LEFT")
@@ -202,10 +215,7 @@ async fn listen_for_results(server: Arc<RedisServer>, key: String, waiters: Weak
         for blob in blobs {
             match ResultMessage::from_blob(&blob) {
                 Ok(result) => {
-                    let waiter = waiters
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&result.rpc_message_id);
+                    let waiter = lock(&waiters).remove(&result.rpc_message_id);
                     match waiter {
                         Some(waiter) => {
                             let _ = waiter.send(result);
@@ -216,10 +226,7 @@ async fn listen_for_results(server: Arc<RedisServer>, key: String, waiters: Weak
                         ),
                     }
                 }
-                Err(error) => tracing::error!(
-                    blob = %String::from_utf8_lossy(&blob),
-                    "ignoring an undecodable RPC result: {error}"
-                ),
+                Err(error) => tracing::error!("ignoring an undecodable RPC result: {error}"),
             }
         }
     }

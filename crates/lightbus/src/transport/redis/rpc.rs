@@ -19,11 +19,12 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use redis::aio::MultiplexedConnection;
 
-use super::{retry_transient, ListPop, RedisServer};
+use super::{ListPop, RedisServer, Unblock};
 use crate::config::RedisRpcConfig;
 use crate::error::{Error, Result};
 use crate::message::RpcMessage;
-use crate::transport::{RpcConsumer, RpcTransport};
+use crate::transport::{Interrupt, RpcConsumer, RpcTransport};
+use crate::util::retry_transient;
 
 /// The Redis list holding an API's pending calls.
 pub fn queue_key(api_name: &str) -> String {
@@ -39,6 +40,14 @@ pub fn expiry_key(call_id: &str) -> String {
 pub struct RedisRpcTransport {
     server: Arc<RedisServer>,
     config: RedisRpcConfig,
+}
+
+impl std::fmt::Debug for RedisRpcTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisRpcTransport")
+            .field("describe", &crate::transport::RpcTransport::describe(self))
+            .finish()
+    }
 }
 
 impl RedisRpcTransport {
@@ -77,11 +86,20 @@ impl RpcTransport for RedisRpcTransport {
         Box::new(RedisRpcConsumer {
             server: self.server.clone(),
             queues: apis.iter().map(|api| queue_key(api)).collect(),
-            batch_size: self.config.batch_size.max(1),
+            batch_size: self.config.batch_size.get(),
+            restart_delay: self.config.consumption_restart_delay.get(),
+            rotation: 0,
+            drain_steps: 1,
+            unblock: Unblock::new(self.server.clone()),
+            busy: false,
             connection: None,
             armed: None,
             unconfirmed: None,
         })
+    }
+
+    fn queued_call_lifetime(&self) -> Option<Duration> {
+        Some(self.config.rpc_timeout.get())
     }
 
     fn describe(&self) -> String {
@@ -99,16 +117,25 @@ impl RpcTransport for RedisRpcTransport {
 /// shorter still, which over a network is no timeout a caller can meet.
 const FRESH_FOR: Duration = Duration::from_millis(100);
 
-/// What a pop brought: the queue, the blobs taken from it, and whether they are certainly
-/// unexpired (see [`FRESH_FOR`]).
+/// What a pop brought: the blobs taken, by queue, and whether they are certainly unexpired
+/// (see [`FRESH_FOR`]).
 struct Popped {
-    queue: String,
-    blobs: Vec<Vec<u8>>,
+    queues: Vec<(String, Vec<Vec<u8>>)>,
     fresh: bool,
 }
 
-/// A pop under way: nothing on timeout.
+/// A pop under way: nothing on timeout (blocking) or when the queues are empty (draining).
 type PopReply = BoxFuture<'static, redis::RedisResult<Option<Popped>>>;
+
+/// A pop under way, and the number of `LMPOP`s it sent if it is a drain (`None`: it
+/// blocks). A drain that found nothing is followed by a blocking pop.
+struct Armed {
+    reply: PopReply,
+    drain_steps: Option<usize>,
+}
+
+/// The most `LMPOP`s one drain sends (see [`RedisRpcConsumer::drain`]).
+const MAX_DRAIN_STEPS: usize = 64;
 
 /// Claims under way: one reply per call, 1 if its expiry key was deleted.
 type ClaimReplies = BoxFuture<'static, redis::RedisResult<Vec<i64>>>;
@@ -130,9 +157,20 @@ struct RedisRpcConsumer {
     server: Arc<RedisServer>,
     queues: Vec<String>,
     batch_size: usize,
+    restart_delay: Duration,
+    /// Where the next pop starts in `queues`: it moves on by one each pop, so that a busy
+    /// queue never starves the ones after it (`BLMPOP` takes from the first non-empty key).
+    rotation: usize,
+    /// How many `LMPOP`s the next drain sends: one more than the last drain found calls
+    /// with, doubled when every one of them did (see [`Self::drain`]).
+    drain_steps: usize,
+    /// Cuts the blocking pop short when the worker stops.
+    unblock: Unblock,
     connection: Option<MultiplexedConnection>,
+    /// Whether the last pop brought calls: then the next one drains (see [`Self::drain`]).
+    busy: bool,
     /// The pop sent behind the last batch's claims, if the worker had room left.
-    armed: Option<PopReply>,
+    armed: Option<Armed>,
     /// The claims of fresh calls already handed out, with the calls' ids.
     unconfirmed: Option<(Vec<String>, ClaimReplies)>,
 }
@@ -142,74 +180,175 @@ impl RedisRpcConsumer {
         match &self.connection {
             Some(connection) => Ok(connection.clone()),
             None => {
-                let connection = self.server.dedicated().await?;
+                let connection = self.server.blocking(&self.unblock).await?;
                 Ok(self.connection.insert(connection).clone())
             }
         }
     }
 
-    /// A pop of up to `max` calls (at most `batch_size`) from any of the queues, behind an
-    /// `EXISTS` of the queues that tells whether what it brings is fresh. Sent on its first
-    /// poll.
-    fn pop(&self, mut connection: MultiplexedConnection, max: usize, wait: Duration) -> PopReply {
+    /// The queues in the order of this pop: starting one further each time, so that a busy
+    /// queue never starves the ones after it (`BLMPOP` takes from the first non-empty key).
+    fn rotated(&mut self) -> Vec<String> {
+        let start = self.rotation % self.queues.len().max(1);
+        self.rotation = self.rotation.wrapping_add(1);
+        let (earlier, later) = self.queues.split_at(start);
+        later.iter().chain(earlier).cloned().collect()
+    }
+
+    /// The next pop of up to `max` calls (at most `batch_size`): a drain of every queue
+    /// when the last pop brought calls and there are several queues, else a blocking pop.
+    /// Sent on its first poll.
+    fn pop(&mut self, connection: MultiplexedConnection, max: usize, wait: Duration) -> Armed {
+        if self.busy && self.queues.len() > 1 {
+            let (reply, steps) = self.drain(connection, max);
+            Armed {
+                reply,
+                drain_steps: Some(steps),
+            }
+        } else {
+            Armed {
+                reply: self.block(connection, max, wait),
+                drain_steps: None,
+            }
+        }
+    }
+
+    /// A blocking pop behind an `EXISTS` of the queues that tells whether what it brings is
+    /// fresh.
+    fn block(
+        &mut self,
+        mut connection: MultiplexedConnection,
+        max: usize,
+        wait: Duration,
+    ) -> PopReply {
+        let count = max.clamp(1, self.batch_size);
+        let queues = self.rotated();
         let mut pipeline = redis::pipe();
-        pipeline.exists(&self.queues);
+        pipeline.exists(&queues);
         pipeline
             .cmd("BLMPOP")
             .arg(wait.as_secs_f64().max(0.01))
-            .arg(self.queues.len())
-            .arg(&self.queues)
+            .arg(queues.len())
+            .arg(&queues)
             .arg("LEFT")
             .arg("COUNT")
-            .arg(max.clamp(1, self.batch_size));
+            .arg(count);
         // Taken before the pop is sent, so the pop's age is never underestimated.
         let sent = Instant::now();
         async move {
             let (queued, popped): (usize, ListPop) = pipeline.query_async(&mut connection).await?;
             Ok(popped.map(|(queue, blobs)| Popped {
-                queue,
-                blobs,
+                queues: vec![(queue, blobs)],
                 fresh: queued == 0 && sent.elapsed() < FRESH_FOR,
             }))
         }
         .boxed()
     }
 
+    /// A drain of up to `max` calls from every queue, in one round trip, without blocking,
+    /// and the number of steps it sends. `BLMPOP` takes from one queue per command, so a
+    /// worker serving many APIs whose calls are spread over their queues would pay a round
+    /// trip per call; after a pop that brought calls, this takes the rest of a backlog at
+    /// once. What it brings was queued before it ran: a backlog, never fresh.
+    ///
+    /// Each step is an `LMPOP` over every queue (which skips empty queues inside Redis) with
+    /// a share of the room, so together they never take more than `max`; a queue a step
+    /// empties is skipped by the next. The number of steps follows what the last drain
+    /// found, so a drain of empty queues costs about one `LMPOP`. Measured with 100 queues
+    /// and 64 calls in flight (`INFO commandstats`): a Lua script popping each queue in turn
+    /// cost Redis 114–173 µs per drain whatever the queues held, and one looping over
+    /// `LMPOP` 181–218 µs (Lua converts every key on every call), where one `LMPOP` over 100
+    /// empty queues costs about 1 µs.
+    fn drain(&mut self, mut connection: MultiplexedConnection, max: usize) -> (PopReply, usize) {
+        let room = max.clamp(1, self.batch_size);
+        let steps = self.drain_steps.clamp(1, room.min(self.queues.len()));
+        let queues = self.rotated();
+        let mut pipeline = redis::pipe();
+        for step in 0..steps {
+            let count = room / steps + usize::from(step < room % steps);
+            pipeline
+                .cmd("LMPOP")
+                .arg(queues.len())
+                .arg(&queues)
+                .arg("LEFT")
+                .arg("COUNT")
+                .arg(count);
+        }
+        let reply = async move {
+            let popped: Vec<ListPop> = pipeline.query_async(&mut connection).await?;
+            let taken: Vec<(String, Vec<Vec<u8>>)> = popped.into_iter().flatten().collect();
+            Ok((!taken.is_empty()).then_some(Popped {
+                queues: taken,
+                fresh: false,
+            }))
+        }
+        .boxed();
+        (reply, steps)
+    }
+
+    /// How many steps the next drain sends, after one of `sent` steps of which `found`
+    /// brought calls: one more than found, or twice as many when all of them did.
+    fn adapt_drain(&mut self, sent: usize, found: usize) {
+        self.drain_steps = if found == sent {
+            (sent * 2).min(MAX_DRAIN_STEPS)
+        } else {
+            found + 1
+        };
+    }
+
     /// Awaits the pop under way (armed earlier, or sent now) and decodes its calls; true
-    /// with them if they are fresh.
+    /// with them if they are fresh. A drain that found the queues empty is followed by a
+    /// blocking pop, unless `max` is 0 (finishing).
     async fn take(&mut self, max: usize, wait: Duration) -> Result<(Vec<RpcMessage>, bool)> {
         // Sent before the pop on the same connection, so answered by now or very soon.
         self.confirm_claims().await;
-        let popped = match &mut self.armed {
-            Some(pop) => pop.await,
-            None => {
-                let connection = self.connection().await?;
-                self.pop(connection, max, wait).await
+        let mut popped = match self.armed.take() {
+            Some(armed) => {
+                let reply = armed.reply.await;
+                if let Some(sent) = armed.drain_steps {
+                    let found = match &reply {
+                        Ok(Some(popped)) => popped.queues.len(),
+                        _ => 0,
+                    };
+                    self.adapt_drain(sent, found);
+                }
+                Some((reply, armed.drain_steps.is_none()))
             }
+            None => None,
         };
-        self.armed = None;
+        if !matches!(
+            popped,
+            Some((Ok(Some(_)), _)) | Some((_, true)) | Some((Err(_), _))
+        ) && max > 0
+        {
+            let connection = self.connection().await?;
+            let blocking = self.block(connection, max, wait);
+            popped = Some((blocking.await, true));
+        }
+        let popped = match popped {
+            Some((popped, _)) => popped,
+            None => Ok(None),
+        };
         let popped = popped.map_err(|e| {
             // A failed connection is replaced on the next call.
             self.connection = None;
             self.server.error(e)
         })?;
-        let Some(Popped {
-            queue,
-            blobs,
-            fresh,
-        }) = popped
-        else {
+        let Some(Popped { queues, fresh }) = popped else {
+            self.busy = false;
             return Ok((Vec::new(), false));
         };
-        let mut calls = Vec::with_capacity(blobs.len());
-        for blob in blobs {
-            match RpcMessage::from_blob(&blob) {
-                Ok(call) => calls.push(call),
-                Err(error) => tracing::error!(
-                    queue = %queue,
-                    blob = %String::from_utf8_lossy(&blob),
-                    "dropping an undecodable RPC call: {error}"
-                ),
+        self.busy = true;
+        let mut calls = Vec::new();
+        for (queue, blobs) in queues {
+            for blob in blobs {
+                match RpcMessage::from_blob(&blob) {
+                    Ok(call) => calls.push(call),
+                    Err(error) => tracing::error!(
+                        queue = %queue,
+                        "dropping an undecodable RPC call: {error}"
+                    ),
+                }
             }
         }
         Ok((calls, fresh))
@@ -295,7 +434,7 @@ impl RedisRpcConsumer {
         }
         if room > 0 {
             let mut pop = self.pop(pop_connection, room, wait);
-            if futures::poll!(pop.as_mut()).is_pending() {
+            if futures::poll!(pop.reply.as_mut()).is_pending() {
                 self.armed = Some(pop);
             }
         }
@@ -368,6 +507,14 @@ impl RpcConsumer for RedisRpcConsumer {
             Ok(self.claim(calls, fresh, room, wait).await)
         }
         .boxed()
+    }
+
+    fn restart_delay(&self) -> Duration {
+        self.restart_delay
+    }
+
+    fn interrupt(&self) -> Option<Interrupt> {
+        Some(self.unblock.interrupt())
     }
 
     fn finish(&mut self) -> BoxFuture<'_, Result<Vec<RpcMessage>>> {

@@ -1,7 +1,8 @@
 //! API schemas over Redis, as Python Lightbus 1.1 stores them.
 //!
-//! Storing is one pipeline: `SET schema:{api} <json>`, `EXPIRE schema:{api} {ttl}`,
-//! `SADD schemas {api}`. The JSON is written byte for byte as the peer writes it (sorted
+//! Storing is one pipeline for all of a process's APIs: `SET schema:{api} <json> EX {ttl}`
+//! per API (what the peer's `SET` then `EXPIRE` leave, in one command) and one
+//! `SADD schemas {api…}`. The JSON is written byte for byte as the peer writes it (sorted
 //! keys, Python's separators; see [`crate::schema::to_python_json`]).
 //!
 //! Loading is `SMEMBERS schemas` then one `MGET` of the `schema:` keys. The set keeps the
@@ -36,6 +37,17 @@ pub struct RedisSchemaTransport {
     server: Arc<RedisServer>,
 }
 
+impl std::fmt::Debug for RedisSchemaTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSchemaTransport")
+            .field(
+                "describe",
+                &crate::transport::SchemaTransport::describe(self),
+            )
+            .finish()
+    }
+}
+
 impl RedisSchemaTransport {
     /// A transport on `server` (the `bus.schema.transport.redis` settings only name it).
     pub fn new(server: Arc<RedisServer>, _config: &RedisSchemaConfig) -> Self {
@@ -50,22 +62,37 @@ impl SchemaTransport for RedisSchemaTransport {
         schema: &'a Value,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<()>> {
+        async move { self.store_all(&[(api_name, schema)], ttl).await }.boxed()
+    }
+
+    fn store_all<'a>(
+        &'a self,
+        schemas: &'a [(&'a str, &'a Value)],
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<()>> {
         async move {
-            let key = schema_key(api_name);
+            if schemas.is_empty() {
+                return Ok(());
+            }
             let mut connection = self.server.shared().await?;
-            redis::pipe()
-                .cmd("SET")
-                .arg(&key)
-                .arg(to_python_json(schema, None))
-                .ignore()
-                .cmd("EXPIRE")
-                .arg(&key)
-                .arg(ttl.as_secs().max(1))
-                .ignore()
+            let mut pipeline = redis::pipe();
+            for (api_name, schema) in schemas {
+                // `SET … EX` leaves what the peer's `SET` then `EXPIRE` leave, in one command.
+                pipeline
+                    .cmd("SET")
+                    .arg(schema_key(api_name))
+                    .arg(to_python_json(schema, None))
+                    .arg("EX")
+                    .arg(ttl.as_secs().max(1))
+                    .ignore();
+            }
+            let names: Vec<&str> = schemas.iter().map(|(name, _)| *name).collect();
+            pipeline
                 .cmd("SADD")
                 .arg(SCHEMA_SET_KEY)
-                .arg(api_name)
-                .ignore()
+                .arg(&names)
+                .ignore();
+            pipeline
                 .query_async::<()>(&mut connection)
                 .await
                 .map_err(|e| self.server.error(e))

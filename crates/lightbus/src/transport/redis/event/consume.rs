@@ -18,16 +18,17 @@ use redis::Value;
 use super::reclaim::Reclaim;
 use super::reply::{self, RawEntry};
 use super::{add_max_length, dead_letter_key, group_name, stream_key};
-use crate::config::{seconds, RedisEventConfig};
-use crate::error::{Error, Result};
+use crate::config::{Count, RedisEventConfig, Seconds};
+use crate::error::{DecodeError, Error, Operation, Result};
 use crate::message::EventMessage;
-use crate::transport::redis::RedisServer;
-use crate::transport::{ConsumeRequest, Delivery, EventConsumer, Settle};
+use crate::transport::redis::{RedisServer, Unblock};
+use crate::transport::{ConsumeRequest, EventConsumer, Interrupt, Received, Settle};
 
-/// How long one blocking read waits for new entries. Short, so that a stopping worker is
-/// never kept waiting long (the read is not cancelled mid-way: entries it returns are
-/// handled, not left pending).
-const READ_BLOCK: Duration = Duration::from_millis(500);
+/// How long one blocking read waits for new entries. Long, so that an idle listener sends
+/// few commands (one read per this period); a subscription that closes cuts the wait short
+/// (`CLIENT UNBLOCK`), so stopping is still prompt. The read is never cancelled mid-way:
+/// entries it returns are handled, not left pending.
+const READ_BLOCK: Duration = Duration::from_secs(5);
 /// How much longer than its block time a read may take before the connection is presumed
 /// dead and replaced.
 const READ_GRACE: Duration = Duration::from_secs(5);
@@ -36,9 +37,8 @@ const READ_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub(super) struct GroupSpec {
     pub(super) listener: String,
-    pub(super) api: String,
-    /// The events of `api` the listener wants.
-    pub(super) events: Vec<String>,
+    /// The `(api, event)` pairs the listener wants.
+    pub(super) events: Vec<(String, String)>,
     pub(super) group: String,
     pub(super) consumer: String,
     pub(super) streams: Vec<String>,
@@ -50,7 +50,7 @@ pub(super) struct GroupSpec {
     pub(super) reclaim_interval: Duration,
     /// Zero disables the clean-up of idle consumers.
     pub(super) consumer_ttl: Duration,
-    pub(super) max_stream_length: Option<u64>,
+    pub(super) max_stream_length: Option<usize>,
     pub(super) restart_delay: Duration,
 }
 
@@ -59,38 +59,40 @@ impl GroupSpec {
         let service = config.service_name.clone().unwrap_or(request.service_name);
         let consumer = config.consumer_name.clone().unwrap_or(request.process_name);
         let mut streams: Vec<String> = Vec::new();
-        for event in &request.events {
-            let stream = stream_key(config.stream_use, &request.api_name, event);
+        for (api, event) in &request.events {
+            let stream = stream_key(config.stream_use, api, event);
             if !streams.contains(&stream) {
                 streams.push(stream);
             }
         }
-        let batch_size = request.batch_size.unwrap_or(config.batch_size).max(1);
-        let acknowledgement_timeout = seconds(config.acknowledgement_timeout);
+        let batch_size = request.batch_size.unwrap_or(config.batch_size.get()).max(1);
+        let acknowledgement_timeout = config.acknowledgement_timeout.get();
         GroupSpec {
             group: group_name(&service, &request.listener_name),
             listener: request.listener_name,
-            api: request.api_name,
             events: request.events,
             consumer,
             streams,
             since: request.since.stream_id(),
             batch_size,
-            reclaim_batch_size: config.reclaim_batch_size.unwrap_or(batch_size * 10).max(1),
+            reclaim_batch_size: config
+                .reclaim_batch_size
+                .map_or(batch_size * 10, Count::get),
             acknowledgement_timeout,
             reclaim_interval: config
                 .reclaim_interval
-                .map(seconds)
-                .unwrap_or(acknowledgement_timeout)
+                .map_or(acknowledgement_timeout, Seconds::get)
                 .max(Duration::from_millis(100)),
             consumer_ttl: Duration::from_secs(config.consumer_ttl),
-            max_stream_length: config.max_stream_length,
-            restart_delay: seconds(config.consumption_restart_delay),
+            max_stream_length: config.max_stream_length.map(Count::get),
+            restart_delay: config.consumption_restart_delay.get(),
         }
     }
 
     fn wants(&self, event: &EventMessage) -> bool {
-        event.api_name == self.api && self.events.contains(&event.event_name)
+        self.events
+            .iter()
+            .any(|(api, name)| *api == event.api_name && *name == event.event_name)
     }
 }
 
@@ -117,6 +119,8 @@ pub(crate) struct RedisEventConsumer {
     pub(super) reclaim: Reclaim,
     /// Whether the first successful setup was logged.
     announced: bool,
+    /// Cuts the blocking read short when the subscription closes.
+    unblock: Unblock,
 }
 
 impl RedisEventConsumer {
@@ -126,6 +130,7 @@ impl RedisEventConsumer {
         request: ConsumeRequest,
     ) -> Self {
         RedisEventConsumer {
+            unblock: Unblock::new(server.clone()),
             server,
             spec: Arc::new(GroupSpec::new(config, request)),
             connection: None,
@@ -140,7 +145,7 @@ impl RedisEventConsumer {
         self.server.shared().await
     }
 
-    async fn next(&mut self) -> Result<Vec<Delivery>> {
+    async fn next(&mut self) -> Result<Vec<Received>> {
         loop {
             match std::mem::replace(&mut self.phase, Phase::Setup) {
                 Phase::Setup => {
@@ -227,7 +232,7 @@ impl RedisEventConsumer {
         let events: Vec<String> = spec
             .events
             .iter()
-            .map(|event| format!("{}.{event}", spec.api))
+            .map(|(api, event)| format!("{api}.{event}"))
             .collect();
         let description = format!(
             "listener `{}` consuming {} as `{}` in group `{}` on {}",
@@ -290,7 +295,7 @@ impl RedisEventConsumer {
 
     /// One page of this consumer's own unacknowledged entries; `None` once there are none
     /// left on any stream.
-    async fn read_own_pending(&mut self, after: &mut [String]) -> Result<Option<Vec<Delivery>>> {
+    async fn read_own_pending(&mut self, after: &mut [String]) -> Result<Option<Vec<Received>>> {
         let mut connection = self.shared().await?;
         let spec = self.spec.clone();
         let reply: Value = redis::cmd("XREADGROUP")
@@ -331,11 +336,13 @@ impl RedisEventConsumer {
     }
 
     /// New entries: a short blocking read on the dedicated connection.
-    async fn read_new(&mut self) -> Result<Vec<Delivery>> {
+    async fn read_new(&mut self) -> Result<Vec<Received>> {
         let spec = self.spec.clone();
         let connection = match &mut self.connection {
             Some(connection) => connection,
-            None => self.connection.insert(self.server.dedicated().await?),
+            None => self
+                .connection
+                .insert(self.server.blocking(&self.unblock).await?),
         };
         let newest = vec![">"; spec.streams.len()];
         let mut command = redis::cmd("XREADGROUP");
@@ -359,11 +366,12 @@ impl RedisEventConsumer {
             }
             Err(_) => {
                 self.connection = None;
-                return Err(Error::Codec(format!(
-                    "redis at {} did not answer a stream read within {:?}",
-                    self.server.url().redacted(),
-                    READ_BLOCK + READ_GRACE
-                )));
+                return Err(Error::Timeout {
+                    operation: Operation::Read {
+                        url: self.server.url().redacted().to_owned(),
+                    },
+                    after: READ_BLOCK + READ_GRACE,
+                });
             }
         };
         let streams = reply::streams(reply).map_err(|e| self.bad_reply("XREADGROUP", e))?;
@@ -391,7 +399,7 @@ impl RedisEventConsumer {
         connection: &mut ConnectionManager,
         stream: &str,
         entries: Vec<RawEntry>,
-    ) -> Result<Vec<Delivery>> {
+    ) -> Result<Vec<Received>> {
         let mut deliveries = Vec::with_capacity(entries.len());
         let mut skipped: Vec<String> = Vec::new();
         for RawEntry { id, fields } in entries {
@@ -415,7 +423,7 @@ impl RedisEventConsumer {
                         id,
                         fields,
                     };
-                    deliveries.push(Delivery::new(message, Box::new(settle)));
+                    deliveries.push(Received::new(message, Box::new(settle)));
                 }
                 Err(error) => {
                     tracing::error!(
@@ -445,15 +453,18 @@ impl RedisEventConsumer {
     }
 
     pub(super) fn bad_reply(&self, command: &str, problem: String) -> Error {
-        Error::Codec(format!(
-            "unexpected reply to {command} from redis at {}: {problem}",
-            self.server.url().redacted()
-        ))
+        Error::Decode(DecodeError {
+            kind: "Redis reply",
+            reason: format!(
+                "unexpected reply to {command} from {}: {problem}",
+                self.server.url().redacted()
+            ),
+        })
     }
 }
 
 impl EventConsumer for RedisEventConsumer {
-    fn next_batch(&mut self) -> BoxFuture<'_, Result<Vec<Delivery>>> {
+    fn next_batch(&mut self) -> BoxFuture<'_, Result<Vec<Received>>> {
         async move {
             let batch = self.next().await;
             if batch.is_err() {
@@ -472,6 +483,10 @@ impl EventConsumer for RedisEventConsumer {
 
     fn restart_delay(&self) -> Duration {
         self.spec.restart_delay
+    }
+
+    fn interrupt(&self) -> Option<Interrupt> {
+        Some(self.unblock.interrupt())
     }
 
     fn describe(&self) -> String {
@@ -515,7 +530,9 @@ async fn dead_letter(
         .add_command(acknowledge)
         .ignore()
         .exec_async(connection)
-        .await
+        .await?;
+    crate::observe::metrics::event_dead_lettered(stream, &spec.group);
+    Ok(())
 }
 
 /// Settles one delivered entry: `XACK`, or a copy to the dead-letter stream.
@@ -566,18 +583,14 @@ impl Settle for RedisSettle {
 mod tests {
     use super::*;
     use crate::config::StreamUse;
-    use crate::listener::Since;
+    use crate::transport::Since;
 
     fn request(events: &[&str]) -> ConsumeRequest {
-        ConsumeRequest {
-            listener_name: "welcome".into(),
-            api_name: "auth".into(),
-            events: events.iter().map(|e| (*e).to_owned()).collect(),
-            since: Since::New,
-            service_name: "mail".into(),
-            process_name: "mail-1".into(),
-            batch_size: None,
-        }
+        let events = events
+            .iter()
+            .map(|e| ("auth".to_owned(), (*e).to_owned()))
+            .collect();
+        ConsumeRequest::new("welcome", events, "mail", "mail-1").since(Since::New)
     }
 
     #[test]
@@ -595,8 +608,8 @@ mod tests {
             service_name: Some("other".into()),
             consumer_name: Some("c".into()),
             stream_use: StreamUse::PerEvent,
-            acknowledgement_timeout: 2.0,
-            reclaim_batch_size: Some(7),
+            acknowledgement_timeout: Seconds::new(2.0).expect("positive"),
+            reclaim_batch_size: Count::new(7),
             ..RedisEventConfig::default()
         };
         let spec = GroupSpec::new(&config, request(&["user_registered", "deleted"]));

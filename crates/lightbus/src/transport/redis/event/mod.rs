@@ -37,8 +37,8 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 
 use super::RedisServer;
-use crate::config::{RedisEventConfig, StreamUse};
-use crate::error::Result;
+use crate::config::{Count, RedisEventConfig, StreamUse};
+use crate::error::{DecodeError, Result};
 use crate::message::EventMessage;
 use crate::transport::{ConsumeRequest, EventConsumer, EventTransport};
 
@@ -55,28 +55,26 @@ pub fn dead_letter_key(stream: &str) -> String {
     format!("{stream}:dead")
 }
 
-/// The consumer group of a listener: `{service_name}-{listener_name}`.
-pub fn group_name(service_name: &str, listener_name: &str) -> String {
-    format!("{service_name}-{listener_name}")
-}
+pub use crate::transport::event::group_name;
 
-/// One stream entry read without a consumer group (by `lightbus inspect`): its id and its
-/// fields (`None` for an entry deleted meanwhile).
-pub(crate) type ReadEntry = (String, Option<Vec<(Vec<u8>, Vec<u8>)>>);
+/// One stream entry read without a consumer group (as `lightbus inspect` reads): its id
+/// and its fields, `None` for an entry deleted meanwhile. Decode the fields with
+/// [`EventMessage::from_fields`].
+pub type StreamEntry = (String, Option<Vec<(Vec<u8>, Vec<u8>)>>);
 
-/// The entries of an `XRANGE` / `XREVRANGE` reply; an error describes an unexpected shape.
-pub(crate) fn range_reply(reply: redis::Value) -> std::result::Result<Vec<ReadEntry>, String> {
-    Ok(reply::entries(reply)?
+/// The entries of an `XRANGE` / `XREVRANGE` reply, in the order Redis gave them.
+pub fn range_reply(reply: redis::Value) -> Result<Vec<StreamEntry>, DecodeError> {
+    Ok(reply::entries(reply)
+        .map_err(bad_reply)?
         .into_iter()
         .map(|entry| (entry.id, entry.fields))
         .collect())
 }
 
 /// The entries of an `XREAD` reply, per stream.
-pub(crate) fn read_reply(
-    reply: redis::Value,
-) -> std::result::Result<Vec<(String, Vec<ReadEntry>)>, String> {
-    Ok(reply::streams(reply)?
+pub fn read_reply(reply: redis::Value) -> Result<Vec<(String, Vec<StreamEntry>)>, DecodeError> {
+    Ok(reply::streams(reply)
+        .map_err(bad_reply)?
         .into_iter()
         .map(|(stream, entries)| {
             let entries = entries
@@ -88,13 +86,20 @@ pub(crate) fn read_reply(
         .collect())
 }
 
-/// The smallest stream id after `id`, if `id` is one.
-pub(crate) fn id_after(id: &str) -> Option<String> {
+fn bad_reply(problem: String) -> DecodeError {
+    DecodeError {
+        kind: "Redis stream reply",
+        reason: problem,
+    }
+}
+
+/// The smallest stream entry id after `id` (`"5-1"` → `"5-2"`), if `id` is one.
+pub fn id_after(id: &str) -> Option<String> {
     reply::next_id(id)
 }
 
-/// A stream id as numbers, for ordering.
-pub(crate) fn id_order(id: &str) -> Option<(u64, u64)> {
+/// A stream entry id as numbers (`"5-1"` → `(5, 1)`, `"5"` → `(5, 0)`), for ordering.
+pub fn id_order(id: &str) -> Option<(u64, u64)> {
     reply::parse_id(id)
 }
 
@@ -104,6 +109,17 @@ pub struct RedisEventTransport {
     config: RedisEventConfig,
 }
 
+impl std::fmt::Debug for RedisEventTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisEventTransport")
+            .field(
+                "describe",
+                &crate::transport::EventTransport::describe(self),
+            )
+            .finish()
+    }
+}
+
 impl RedisEventTransport {
     /// A transport on `server` with the API's `event_transport.redis` settings.
     pub fn new(server: Arc<RedisServer>, config: RedisEventConfig) -> Self {
@@ -111,10 +127,10 @@ impl RedisEventTransport {
     }
 }
 
-/// `MAXLEN ~ n` arguments for an `XADD`, if streams are capped (`0` means uncapped, as
-/// upstream).
-fn add_max_length(command: &mut redis::Cmd, max_stream_length: Option<u64>) {
-    if let Some(max_length) = max_stream_length.filter(|&n| n > 0) {
+/// `MAXLEN ~ n` arguments for an `XADD`, if streams are capped (`None`: uncapped, which
+/// `max_stream_length: 0` or `null` configure, as upstream).
+fn add_max_length(command: &mut redis::Cmd, max_stream_length: Option<usize>) {
+    if let Some(max_length) = max_stream_length {
         command.arg("MAXLEN").arg("~").arg(max_length);
     }
 }
@@ -132,7 +148,7 @@ impl EventTransport for RedisEventTransport {
             let mut command =
                 redis::Cmd::with_capacity(6 + 2 * fields.len(), 32 + stream.len() + text);
             command.arg("XADD").arg(&stream);
-            add_max_length(&mut command, self.config.max_stream_length);
+            add_max_length(&mut command, self.config.max_stream_length.map(Count::get));
             command.arg("*");
             for (field, value) in &fields {
                 command.arg(field.as_ref()).arg(value.as_ref());

@@ -16,7 +16,7 @@ use redis::Value;
 use super::consume::RedisEventConsumer;
 use super::reply;
 use crate::error::Result;
-use crate::transport::Delivery;
+use crate::transport::Received;
 
 /// When the next reclaim pass is due, and how far the current pass got.
 #[derive(Debug, Default)]
@@ -42,7 +42,7 @@ impl Reclaim {
 impl RedisEventConsumer {
     /// Claims and returns the next entries due for reclaiming, if a pass is due or under
     /// way; empty otherwise.
-    pub(super) async fn reclaim_due(&mut self) -> Result<Vec<Delivery>> {
+    pub(super) async fn reclaim_due(&mut self) -> Result<Vec<Received>> {
         if self.reclaim.cursor.is_none() {
             match self.reclaim.next_pass {
                 Some(due) if due <= Instant::now() => {

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""How a worker's cost and latency grow with its number of APIs (1, 10, 100), in one run.
+
+For each N, on one private redis-server, with `lightbus bench serve --apis N --listen`
+(a worker serving N APIs, default `max_concurrency` 64, and one listener over all N
+APIs' events):
+
+- the listener's latency to an event fired to its *last* API after 3 s idle (from the
+  stream entry's id, Redis's clock, to the handler's clock: one machine);
+- the slowest of N calls, one to each API in turn, after 3 s idle;
+- what the idle worker costs Redis over 10 s: commands per second (`INFO stats`, less this
+  script's own) and connections (`CLIENT LIST`);
+- RPC throughput with 64 calls in flight spread over the N APIs, and its ratio to N = 1.
+
+    bench/fleet.py              # builds the release binary first
+    bench/fleet.py --no-build --sizes 1,10,100
+
+Needs redis-server and cargo.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare import ROOT, Redis, write_config  # noqa: E402  (same directory)
+
+BINARY = ROOT / "target" / "release" / "lightbus"
+
+
+def lightbus(env, *args):
+    output = subprocess.run([str(BINARY), *args], env=env, check=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+class Serving:
+    """`bench serve --apis N --listen` in the background, its handled events collected."""
+
+    def __init__(self, env, apis):
+        self.process = subprocess.Popen(
+            [str(BINARY), "bench", "serve", "--apis", str(apis), "--listen",
+             "--max-concurrency", "64", "--service-name", "fleet"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.handled = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            if line.startswith("{"):
+                self.handled.append(json.loads(line))
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def total_commands(redis):
+    stats = redis.command("INFO", "stats")
+    for line in stats.splitlines():
+        if line.startswith("total_commands_processed:"):
+            return int(line.split(":")[1])
+    raise SystemExit("INFO stats has no total_commands_processed")
+
+
+def wait_for(what, condition, timeout=60):
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline:
+            raise SystemExit(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def measure(redis, env, apis):
+    names = ["benchmark"] if apis == 1 else [f"benchmark_{i}" for i in range(apis)]
+    last = names[-1]
+    serving = Serving(env, apis)
+    try:
+        group = "fleet-bench_listen"
+        wait_for("the listener's groups", lambda: any(
+            group in str(g) for g in _groups(redis, f"{last}.*:stream")))
+        # A first call warms the caller's connections; then the idle spell.
+        lightbus(env, "bench", "rpc", "--api", last, "--requests", "1", "--warmup", "0")
+        time.sleep(3)
+        lightbus(env, "bench", "fire", "--api", last, "--requests", "1", "--warmup", "0")
+        wait_for("the event to be handled", lambda: serving.handled)
+        event = serving.handled[-1]
+        stored_ms = int(event["native_id"].split("-")[0])
+        event_ms = event["handled_unix_ms"] - stored_ms
+
+        time.sleep(3)
+        calls = lightbus(env, "bench", "rpc", "--apis", str(apis), "--requests", str(apis),
+                         "--warmup", "0")
+        slowest_ms = calls["max_ms"]
+
+        time.sleep(1)
+        before = total_commands(redis)
+        time.sleep(10)
+        after = total_commands(redis)
+        # This script's own commands: the two INFOs (and nothing else in between).
+        idle_per_sec = (after - before - 1) / 10
+        clients = len(redis.command("CLIENT", "LIST").splitlines()) - 1
+
+        rpc64 = lightbus(env, "bench", "rpc", "--apis", str(apis), "--concurrency", "64",
+                         "--requests", "50000")["per_sec"]
+    finally:
+        serving.stop()
+    redis.command("FLUSHALL")
+    return {"apis": apis, "event_ms": event_ms, "slowest_call_ms": slowest_ms,
+            "idle_commands_per_sec": idle_per_sec, "connections": clients, "rpc64": rpc64}
+
+
+def _groups(redis, stream):
+    try:
+        return redis.command("XINFO", "GROUPS", stream)
+    except RuntimeError:
+        return []
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1,10,100")
+    parser.add_argument("--no-build", action="store_true")
+    args = parser.parse_args()
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "lightbus-cli"],
+                       cwd=ROOT, check=True)
+    workdir = tempfile.mkdtemp(prefix="lightbus-fleet-")
+    redis = Redis(workdir)
+    config = write_config(workdir, redis.url)
+    env = dict(os.environ, LIGHTBUS_CONFIG=str(config), RUST_LOG="warn")
+    rows = []
+    try:
+        for size in [int(s) for s in args.sizes.split(",")]:
+            print(f"{size} API(s)", file=sys.stderr, flush=True)
+            rows.append(measure(redis, env, size))
+    finally:
+        redis.stop()
+    base = rows[0]["rpc64"]
+    print("| APIs | event to the last API after 3 s idle (ms) | slowest of N calls after 3 s "
+          "idle (ms) | idle commands/s | connections | RPC 64 in flight (calls/s) | vs 1 API |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(f"| {row['apis']} | {row['event_ms']:.1f} | {row['slowest_call_ms']:.1f} | "
+              f"{row['idle_commands_per_sec']:.1f} | {row['connections']} | "
+              f"{row['rpc64']:,.0f} | {row['rpc64'] / base:.2f} |")
+    Path(workdir, "fleet.json").write_text(json.dumps(rows, indent=2))
+    print(f"raw figures: {workdir}/fleet.json", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

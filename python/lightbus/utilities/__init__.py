@@ -1,0 +1,1 @@
+"""Helpers: casting values to type hints, turning values into JSON, testing tools."""
