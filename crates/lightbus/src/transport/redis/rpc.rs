@@ -299,7 +299,10 @@ impl RedisRpcConsumer {
     }
 
     /// How many steps the next drain sends, after one of `sent` steps of which `found`
-    /// brought calls: one more than found, or twice as many when all of them did.
+    /// brought calls: one more than found, or twice as many when all of them did. Tried
+    /// and kept out: a blocking pop in place of a one-step drain (it saves the empty
+    /// drain's round trip); paired runs over 100 queues, 64 in flight, gave 35.8k, 40.1k,
+    /// 26.2k calls/s against 37.9k, 40.3k, 33.6k for this rule.
     fn adapt_drain(&mut self, sent: usize, found: usize) {
         self.drain_steps = if found == sent {
             (sent * 2).min(MAX_DRAIN_STEPS)
