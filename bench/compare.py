@@ -292,6 +292,15 @@ class Bench:
         self.redis.stop()
 
 
+def run_and_exit(bench):
+    """Runs `bench`, always closes it, and exits 0 when every target was met."""
+    try:
+        all_met = bench.run()
+    finally:
+        bench.close()
+    sys.exit(0 if all_met else 1)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -306,12 +315,7 @@ def main():
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "lightbus-cli"],
                        cwd=ROOT, check=True)
-    bench = Bench(args)
-    try:
-        all_met = bench.run()
-    finally:
-        bench.close()
-    sys.exit(0 if all_met else 1)
+    run_and_exit(Bench(args))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import compare  # noqa: E402  (its private Redis and worker helpers are shared)
-from compare import PEER_DIR, ROOT  # noqa: E402
+from compare import PEER_DIR, ROOT, run_and_exit  # noqa: E402
 
 FRONT_PYTHON = ROOT / ".lightbus-python" / "venv" / "bin" / "python"
 PEER_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -146,12 +146,7 @@ def main():
     if not args.no_build or not FRONT_PYTHON.exists():
         subprocess.run([str(ROOT / "scripts" / "setup-python-front.sh")], check=True,
                        stdout=subprocess.DEVNULL)
-    bench = Bench(args)
-    try:
-        all_met = bench.run()
-    finally:
-        bench.close()
-    sys.exit(0 if all_met else 1)
+    run_and_exit(Bench(args))
 
 
 if __name__ == "__main__":

@@ -46,6 +46,28 @@ pub fn split_member(member: &str) -> crate::error::Result<(&str, &str)> {
         })
 }
 
+/// Splits each `"api.event"` name with [`split_member`], in order, without repeats.
+///
+/// ```
+/// use lightbus::api::split_members;
+/// let pairs = split_members(&["auth.user_registered", "billing.paid", "auth.user_registered"]);
+/// assert_eq!(pairs.unwrap(), [
+///     ("auth".to_owned(), "user_registered".to_owned()),
+///     ("billing".to_owned(), "paid".to_owned()),
+/// ]);
+/// ```
+pub fn split_members(members: &[&str]) -> crate::error::Result<Vec<(String, String)>> {
+    let mut pairs: Vec<(String, String)> = Vec::with_capacity(members.len());
+    for member in members {
+        let (api, name) = split_member(member)?;
+        let pair = (api.to_owned(), name.to_owned());
+        if !pairs.contains(&pair) {
+            pairs.push(pair);
+        }
+    }
+    Ok(pairs)
+}
+
 /// Keyword arguments, as they travel on the bus: a JSON object keyed by parameter name.
 pub type Kwargs = serde_json::Map<String, Value>;
 

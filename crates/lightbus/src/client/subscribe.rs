@@ -41,7 +41,8 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::bus::{split_member, Bus};
+use super::bus::Bus;
+use crate::api::split_members;
 use crate::api::{Event, Kwargs};
 use crate::error::{DecodeError, Error, NameKind, Result};
 use crate::message::EventMessage;
@@ -97,14 +98,7 @@ impl Bus {
         events: &[&str],
         options: SubscribeOptions,
     ) -> Result<Subscription> {
-        let mut pairs: Vec<(String, String)> = Vec::with_capacity(events.len());
-        for event in events {
-            let (api, name) = split_member(event)?;
-            let pair = (api.to_owned(), name.to_owned());
-            if !pairs.contains(&pair) {
-                pairs.push(pair);
-            }
-        }
+        let pairs = split_members(events)?;
         self.subscribe_pairs(listener_name, pairs, options)
     }
 

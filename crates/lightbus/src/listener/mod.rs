@@ -56,10 +56,11 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
+use crate::api::split_members;
 use crate::api::Event;
 use crate::client::listeners::{ErasedHandler, HandlerOutcome, ListenerSpec};
 pub use crate::client::OnError;
-use crate::client::{decode_event, split_member, Bus};
+use crate::client::{decode_event, Bus};
 use crate::error::{Error, NameKind, Result};
 use crate::message::EventMessage;
 pub use crate::transport::Since;
@@ -221,14 +222,7 @@ impl ListenerBuilder<'_> {
     /// Listens to events given by name (`"api.event"`, from one API or several); the handler
     /// gets each event's parameters in [`EventMessage::kwargs`].
     pub fn listen_raw<H: RawEventHandler>(self, events: &[&str], handler: H) -> Result<()> {
-        let mut pairs: Vec<(String, String)> = Vec::with_capacity(events.len());
-        for event in events {
-            let (api, name) = split_member(event)?;
-            let pair = (api.to_owned(), name.to_owned());
-            if !pairs.contains(&pair) {
-                pairs.push(pair);
-            }
-        }
+        let pairs = split_members(events)?;
         let handler = Arc::new(handler);
         let erased: ErasedHandler = Arc::new(move |message: EventMessage| {
             handler.handle(message).map(HandlerOutcome::from).boxed()
