@@ -42,7 +42,7 @@ use crate::listener::OnError;
 use crate::message::EventMessage;
 use crate::observe::metrics::{self, Outcome};
 use crate::observe::trace;
-use crate::util::{lock, panic_text};
+use crate::util::{excerpt, lock, panic_text};
 use tracing::Instrument;
 
 /// How many settlements may be under way at once per listener.
@@ -315,6 +315,13 @@ impl RunningListener {
             Err(error @ Error::Validation(_)) => HandlerOutcome::Rejected(error.to_string()),
             Err(error) => HandlerOutcome::Failed(error.to_string()),
         };
+        // Texts that may quote the event's data go into logs and dead letters: escaped, capped.
+        let outcome = match outcome {
+            HandlerOutcome::Failed(text) => HandlerOutcome::Failed(excerpt(&text)),
+            HandlerOutcome::Rejected(text) => HandlerOutcome::Rejected(excerpt(&text)),
+            handled => handled,
+        };
+        let event = excerpt(&event);
         let elapsed = started.elapsed();
         if let Some((api, event_name)) = &measured {
             let kind = match &outcome {

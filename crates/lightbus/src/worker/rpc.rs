@@ -29,7 +29,7 @@ use crate::message::{ResultMessage, RpcMessage};
 use crate::observe::metrics::{self, Outcome};
 use crate::observe::trace;
 use crate::transport::{interrupt_until, RpcTransport};
-use crate::util::{panic_text, retry_transient, Backoff};
+use crate::util::{excerpt, panic_text, retry_transient, Backoff};
 use tracing::Instrument;
 
 /// How long one blocking pop waits: long, so that an idle worker sends few commands. A
@@ -246,7 +246,7 @@ impl RpcServer {
                 rpc = %name,
                 id = %call.id,
                 "{name}() failed in {elapsed:.2?}: {}",
-                failure.message
+                excerpt(&failure.message)
             ),
         }
         let result = ResultMessage::answering(&call, outcome);
@@ -325,7 +325,7 @@ impl RpcServer {
             .map_err(|error| {
                 let code = match direction {
                     Direction::Outgoing => {
-                        tracing::error!(rpc = %call.canonical_name(), id = %call.id, "{error}");
+                        tracing::error!(rpc = %excerpt(&call.canonical_name()), id = %excerpt(&call.id), "{}", excerpt(&error.to_string()));
                         codes::INVALID_RESULT
                     }
                     Direction::Incoming => codes::INVALID_ARGUMENTS,

@@ -21,7 +21,7 @@ use crate::config::RedisResultConfig;
 use crate::error::{DecodeError, Result};
 use crate::message::{ResultMessage, RpcMessage};
 use crate::transport::{PendingResult, ResultTransport};
-use crate::util::{lock, Backoff};
+use crate::util::{excerpt, lock, Backoff};
 
 /// The scheme of return paths this transport understands.
 pub const RETURN_PATH_SCHEME: &str = "redis+key://";
@@ -226,7 +226,11 @@ async fn listen_for_results(server: Arc<RedisServer>, key: String, waiters: Weak
                         ),
                     }
                 }
-                Err(error) => tracing::error!("ignoring an undecodable RPC result: {error}"),
+                Err(error) => tracing::error!(
+                    "ignoring an undecodable RPC result of {} bytes: {}",
+                    blob.len(),
+                    excerpt(&error.to_string())
+                ),
             }
         }
     }

@@ -24,7 +24,7 @@ use crate::config::RedisRpcConfig;
 use crate::error::{Error, Result};
 use crate::message::RpcMessage;
 use crate::transport::{Interrupt, RpcConsumer, RpcTransport};
-use crate::util::retry_transient;
+use crate::util::{excerpt, excerpt_bytes, retry_transient};
 
 /// The Redis list holding an API's pending calls.
 pub fn queue_key(api_name: &str) -> String {
@@ -346,7 +346,10 @@ impl RedisRpcConsumer {
                     Ok(call) => calls.push(call),
                     Err(error) => tracing::error!(
                         queue = %queue,
-                        "dropping an undecodable RPC call: {error}"
+                        "dropping an undecodable RPC call of {} bytes: {}; it starts: {}",
+                        blob.len(),
+                        excerpt(&error.to_string()),
+                        excerpt_bytes(&blob[..blob.len().min(200)])
                     ),
                 }
             }

@@ -23,6 +23,7 @@ use crate::error::{DecodeError, Error, Operation, Result};
 use crate::message::EventMessage;
 use crate::transport::redis::{RedisServer, Unblock};
 use crate::transport::{ConsumeRequest, EventConsumer, Interrupt, Received, Settle};
+use crate::util::excerpt;
 
 /// How long one blocking read waits for new entries. Long, so that an idle listener sends
 /// few commands (one read per this period); a subscription that closes cuts the wait short
@@ -426,14 +427,14 @@ impl RedisEventConsumer {
                     deliveries.push(Received::new(message, Box::new(settle)));
                 }
                 Err(error) => {
+                    let reason = excerpt(&error.to_string());
                     tracing::error!(
                         listener = %self.spec.listener,
                         %stream,
                         %id,
-                        "undecodable stream entry {id} on `{stream}`: {error}; moving it to `{}`",
+                        "undecodable stream entry {id} on `{stream}`: {reason}; moving it to `{}`",
                         dead_letter_key(stream)
                     );
-                    let reason = error.to_string();
                     dead_letter(connection, &self.spec, stream, &id, &fields, &reason)
                         .await
                         .map_err(|e| self.server.error(e))?;
