@@ -1,7 +1,11 @@
 //! RPC results over Redis lists.
 //!
-//! A call's `return_path` is `redis+key://<key>`; the worker answers with
-//! `LPUSH <key> <blob>` and `EXPIRE <key> {result_ttl}` in one pipeline.
+//! A call's `return_path` is `redis+key://<key>`; the worker answers with `LPUSH <key>
+//! <blob>` and `EXPIRE <key> {result_ttl}` as one atomic step (the [`PUSH_RESULT`] script,
+//! run with `EVALSHA`), which does nothing if `<key>` holds anything but a list. A return
+//! path naming one of the bus's own keys (see [`refused_result_key`]) is refused before
+//! that. So a malformed or hostile call can only ever write a result list: it cannot put
+//! an expiry on, or otherwise harm, a stream, a queue or the schemas.
 //!
 //! Callers in this crate use one result key per process and server,
 //! `lightbus:result:{uuid}`, watched by a single listener task that pops results in batches
@@ -25,6 +29,42 @@ use crate::util::{excerpt, lock, Backoff};
 
 /// The scheme of return paths this transport understands.
 pub const RETURN_PATH_SCHEME: &str = "redis+key://";
+
+/// Pushes a result and sets its key's expiry, atomically; does nothing (returns 0) if the
+/// key exists and is not a list. `KEYS[1]`: the result key; `ARGV`: the blob, the TTL in
+/// seconds.
+pub const PUSH_RESULT: &str = r"
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind ~= 'none' and kind ~= 'list' then
+  return 0
+end
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+";
+
+static PUSH_RESULT_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(PUSH_RESULT));
+
+/// Why `key` may not receive results, if it is one of the bus's own keys: an RPC queue
+/// (`*:rpc_queue`), an event or dead-letter stream (`*:stream`, `*:stream:dead`), a schema
+/// (`schema:*`, `schemas`) or a call's expiry key (`rpc_expiry_key:*`). Result keys are
+/// `{api}.{procedure}:result:{call id}` (Python callers) or `lightbus:result:{uuid}` (ours).
+pub fn refused_result_key(key: &str) -> Option<&'static str> {
+    if key.is_empty() {
+        Some("it is empty")
+    } else if key.ends_with(":rpc_queue") {
+        Some("it names an RPC queue")
+    } else if key.ends_with(":stream") || key.ends_with(":stream:dead") {
+        Some("it names an event stream")
+    } else if key == "schemas" || key.starts_with("schema:") {
+        Some("it names a stored schema")
+    } else if key.starts_with("rpc_expiry_key:") {
+        Some("it names a call's expiry key")
+    } else {
+        None
+    }
+}
 
 /// How long the result listener's pop waits, in seconds.
 const RESULT_WAIT_SECONDS: u64 = 5;
@@ -132,22 +172,38 @@ impl ResultTransport for RedisResultTransport {
                 .ok_or_else(|| DecodeError {
                     kind: "RPC call",
                     reason: format!(
-                        "call {} to {} has return path {:?}, which is not \
-                         `{RETURN_PATH_SCHEME}<key>`",
-                        call.id,
-                        call.canonical_name(),
-                        call.return_path
+                        "call {} to {} has return path {}, which is not \
+                         `{RETURN_PATH_SCHEME}<key>`; its result is dropped",
+                        excerpt(&call.id),
+                        excerpt(&call.canonical_name()),
+                        excerpt(&format!("{:?}", call.return_path)),
                     ),
                 })?;
+            let refuse = |why: String| DecodeError {
+                kind: "RPC call",
+                reason: format!(
+                    "call {} to {} has return path {}: {why}; refusing to write its result \
+                     there (the caller must use a `{RETURN_PATH_SCHEME}<key>` result key)",
+                    excerpt(&call.id),
+                    excerpt(&call.canonical_name()),
+                    excerpt(&format!("{:?}", call.return_path)),
+                ),
+            };
+            if let Some(why) = refused_result_key(key) {
+                return Err(refuse(why.to_owned()).into());
+            }
             let mut connection = self.server.shared().await?;
-            redis::pipe()
-                .lpush(key, result.to_blob())
-                .ignore()
-                .expire(key, self.config.result_ttl.secs() as i64)
-                .ignore()
-                .exec_async(&mut connection)
+            let pushed: i64 = PUSH_RESULT_SCRIPT
+                .key(key)
+                .arg(result.to_blob())
+                .arg(self.config.result_ttl.secs())
+                .invoke_async(&mut connection)
                 .await
-                .map_err(|e| self.server.error(e))
+                .map_err(|e| self.server.error(e))?;
+            if pushed == 0 {
+                return Err(refuse("that key holds something other than a list".into()).into());
+            }
+            Ok(())
         }
         .boxed()
     }
@@ -232,6 +288,33 @@ async fn listen_for_results(server: Arc<RedisServer>, key: String, waiters: Weak
                     excerpt(&error.to_string())
                 ),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_result_keys_receive_results() {
+        for key in [
+            "auth.check:result:4f9a",
+            "lightbus:result:0123456789abcdef0123456789abcdef",
+        ] {
+            assert_eq!(refused_result_key(key), None, "{key}");
+        }
+        for key in [
+            "",
+            "auth:rpc_queue",
+            "auth.*:stream",
+            "auth.user_registered:stream",
+            "auth.*:stream:dead",
+            "schemas",
+            "schema:auth",
+            "rpc_expiry_key:4f9a",
+        ] {
+            assert!(refused_result_key(key).is_some(), "{key}");
         }
     }
 }
