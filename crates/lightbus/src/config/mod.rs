@@ -44,7 +44,9 @@
 //!
 //! Rejected with a message: `serializer`/`deserializer` other than the standard ones.
 //!
-//! Rust-only: `observability` (`http`, `trace_propagation`; see [`ObservabilityConfig`]).
+//! Rust-only: `observability` (`http`, `trace_propagation`; see [`ObservabilityConfig`]) and
+//! `apis.*.max_deliveries` (how many deliveries of an event a failing listener gets before
+//! it is dead-lettered; default 5).
 //! Python Lightbus 1.1.2 rejects files with keys it does not know, so a file shared with
 //! Python processes leaves it out; `--http`, `LIGHTBUS_HTTP` and
 //! `LIGHTBUS_TRACE_PROPAGATION` do the same from the command line and the environment.
@@ -66,7 +68,7 @@ mod values;
 
 pub use file::{
     ApiConfig, BusConfig, ConfigFile, LogLevel, MetricsPluginConfig, ObservabilityConfig,
-    PluginsConfig, SchemaConfig, StatePluginConfig, Validate,
+    PluginsConfig, SchemaConfig, StatePluginConfig, Validate, DEFAULT_MAX_DELIVERIES,
 };
 pub use names::expand_name;
 pub use schema::config_json_schema;

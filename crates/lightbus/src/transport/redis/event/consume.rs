@@ -331,7 +331,7 @@ impl RedisEventConsumer {
                 if entries.len() == 1 { "y" } else { "ies" },
                 spec.consumer
             );
-            deliveries.extend(self.sort(&mut connection, &stream, entries).await?);
+            deliveries.extend(self.sort(&mut connection, &stream, entries, false).await?);
         }
         Ok(any.then_some(deliveries))
     }
@@ -386,7 +386,7 @@ impl RedisEventConsumer {
                 let last = last.id.clone();
                 self.advance_resume(&stream, &last);
             }
-            deliveries.extend(self.sort(&mut shared, &stream, entries).await?);
+            deliveries.extend(self.sort(&mut shared, &stream, entries, true).await?);
         }
         Ok(deliveries)
     }
@@ -394,13 +394,20 @@ impl RedisEventConsumer {
     /// Turns entries read from `stream` into deliveries. Deleted entries, noops and events
     /// the listener does not want are acknowledged here; undecodable entries are
     /// dead-lettered here. Either failing is an error (the entries stay pending and come
-    /// back after the restart that follows).
+    /// back after the restart that follows). `fresh`: the entries were read with `>`, so
+    /// this is their first delivery; otherwise the group's delivery counts are looked up.
     pub(super) async fn sort(
         &self,
         connection: &mut ConnectionManager,
         stream: &str,
         entries: Vec<RawEntry>,
+        fresh: bool,
     ) -> Result<Vec<Received>> {
+        let counts = if fresh {
+            HashMap::new()
+        } else {
+            self.delivery_counts(connection, stream, &entries).await?
+        };
         let mut deliveries = Vec::with_capacity(entries.len());
         let mut skipped: Vec<String> = Vec::new();
         for RawEntry { id, fields } in entries {
@@ -421,6 +428,7 @@ impl RedisEventConsumer {
                         server: self.server.clone(),
                         spec: self.spec.clone(),
                         stream: stream.to_owned(),
+                        deliveries: counts.get(&id).copied().unwrap_or(1),
                         id,
                         fields,
                     };
@@ -435,7 +443,8 @@ impl RedisEventConsumer {
                         "undecodable stream entry {id} on `{stream}`: {reason}; moving it to `{}`",
                         dead_letter_key(stream)
                     );
-                    dead_letter(connection, &self.spec, stream, &id, &fields, &reason)
+                    let count = counts.get(&id).copied().unwrap_or(1);
+                    dead_letter(connection, &self.spec, stream, &id, &fields, &reason, count)
                         .await
                         .map_err(|e| self.server.error(e))?;
                 }
@@ -451,6 +460,34 @@ impl RedisEventConsumer {
                 .map_err(|e| self.server.error(e))?;
         }
         Ok(deliveries)
+    }
+
+    /// The group's delivery counter of each of `entries` (all pending under this consumer,
+    /// just read again or claimed): one `XPENDING … <first> <last> <n> <consumer>`.
+    async fn delivery_counts(
+        &self,
+        connection: &mut ConnectionManager,
+        stream: &str,
+        entries: &[RawEntry],
+    ) -> Result<HashMap<String, u32>> {
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            return Ok(HashMap::new());
+        };
+        let reply: Value = redis::cmd("XPENDING")
+            .arg(stream)
+            .arg(&self.spec.group)
+            .arg(&first.id)
+            .arg(&last.id)
+            .arg(entries.len())
+            .arg(&self.spec.consumer)
+            .query_async(connection)
+            .await
+            .map_err(|e| self.server.error(e))?;
+        let pending = reply::pending(reply).map_err(|e| self.bad_reply("XPENDING", e))?;
+        Ok(pending
+            .into_iter()
+            .map(|entry| (entry.id, entry.deliveries))
+            .collect())
     }
 
     pub(super) fn bad_reply(&self, command: &str, problem: String) -> Error {
@@ -500,7 +537,9 @@ impl EventConsumer for RedisEventConsumer {
     }
 }
 
-/// Copies an entry to the dead-letter stream and acknowledges it, in one transaction.
+/// Copies an entry to the dead-letter stream and acknowledges it, in one transaction. The
+/// copy has the entry's fields, then `error` (the reason), `original_id`, `consumer_group`
+/// and `deliveries` (the group's delivery count when it was set aside).
 async fn dead_letter(
     connection: &mut ConnectionManager,
     spec: &GroupSpec,
@@ -508,6 +547,7 @@ async fn dead_letter(
     id: &str,
     fields: &[(Vec<u8>, Vec<u8>)],
     reason: &str,
+    deliveries: u32,
 ) -> redis::RedisResult<()> {
     let mut add = redis::cmd("XADD");
     add.arg(dead_letter_key(stream));
@@ -521,7 +561,9 @@ async fn dead_letter(
         .arg("original_id")
         .arg(id)
         .arg("consumer_group")
-        .arg(&spec.group);
+        .arg(&spec.group)
+        .arg("deliveries")
+        .arg(deliveries);
     let mut acknowledge = redis::cmd("XACK");
     acknowledge.arg(stream).arg(&spec.group).arg(id);
     redis::pipe()
@@ -542,6 +584,8 @@ struct RedisSettle {
     spec: Arc<GroupSpec>,
     stream: String,
     id: String,
+    /// The group's delivery count of the entry, this delivery included.
+    deliveries: u32,
     /// The entry's fields as stored, for an exact dead-letter copy.
     fields: Vec<(Vec<u8>, Vec<u8>)>,
 }
@@ -572,11 +616,16 @@ impl Settle for RedisSettle {
                 &self.id,
                 &self.fields,
                 reason,
+                self.deliveries,
             )
             .await
             .map_err(|e| self.server.error(e))
         }
         .boxed()
+    }
+
+    fn deliveries(&self) -> u32 {
+        self.deliveries
     }
 }
 
