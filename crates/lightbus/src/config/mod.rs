@@ -127,6 +127,10 @@ pub struct ConfigOverrides {
     pub log_level: Option<LogLevel>,
 }
 
+/// The service name when none is configured: a new friendly name at every start, as
+/// upstream.
+pub const DEFAULT_SERVICE_NAME: &str = "{friendly}";
+
 /// A loaded configuration with service and process names expanded.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -139,6 +143,8 @@ pub struct Config {
     /// Where the configuration came from (a path, or `built-in defaults`).
     pub origin: String,
     default_api: ApiConfig,
+    /// The service name as given, placeholders unexpanded.
+    service_template: String,
 }
 
 impl Default for Config {
@@ -222,7 +228,11 @@ impl Config {
 
     /// A configuration from an already-built [`ConfigFile`].
     pub fn from_file_contents(file: ConfigFile, origin: String) -> Config {
-        let service_name = expand_name(file.service_name.as_deref().unwrap_or("{friendly}"));
+        let service_template = file
+            .service_name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SERVICE_NAME.to_owned());
+        let service_name = expand_name(&service_template);
         let process_name = expand_name(file.process_name.as_deref().unwrap_or("{random4}"));
         Config {
             service_name,
@@ -230,7 +240,38 @@ impl Config {
             file,
             origin,
             default_api: ApiConfig::default(),
+            service_template,
         }
+    }
+
+    /// Sets the service name from `template` (placeholders expanded), as `--service-name`
+    /// does.
+    pub fn set_service_name(&mut self, template: &str) {
+        self.service_template = template.to_owned();
+        self.service_name = expand_name(template);
+    }
+
+    /// The service name as configured, before its placeholders were expanded
+    /// ([`DEFAULT_SERVICE_NAME`] when none was given).
+    pub fn service_name_template(&self) -> &str {
+        &self.service_template
+    }
+
+    /// True when the service name is made up anew at every start: it was not given (the
+    /// default `{friendly}`), or uses `{friendly}`, `{random4}`, `{random8}`, `{random16}`
+    /// or `{pid}`. A listener's consumer group is named after the service, so such a
+    /// process starts a new group at every start and misses the events fired while it was
+    /// down.
+    pub fn service_name_changes_per_start(&self) -> bool {
+        [
+            "{friendly}",
+            "{random4}",
+            "{random8}",
+            "{random16}",
+            "{pid}",
+        ]
+        .iter()
+        .any(|placeholder| self.service_template.contains(placeholder))
     }
 
     fn read_file(path: &Path) -> Result<ConfigFile, ConfigError> {

@@ -97,6 +97,7 @@ impl EventListeners {
             tracing::debug!("no event listeners set up (yet)");
         } else {
             tracing::info!("starting {} event listener(s)", initial.len());
+            warn_if_groups_are_new_per_start(&self.bus, &initial);
         }
         let mut outcome = Ok(());
         for spec in initial {
@@ -537,6 +538,44 @@ impl RunningListener {
             )
             .await
     }
+}
+
+/// Warns, loudly, when listeners run under a service name made up at this start: their
+/// consumer groups are new, so events fired while the process was down are never delivered
+/// to it. Not when the event transport names the groups' service itself (the Redis
+/// transport's `service_name`).
+fn warn_if_groups_are_new_per_start(bus: &Bus, listeners: &[Arc<ListenerSpec>]) {
+    let config = bus.config();
+    if !config.service_name_changes_per_start() {
+        return;
+    }
+    let affected: Vec<&str> = listeners
+        .iter()
+        .filter(|spec| {
+            spec.events.iter().any(|(api, _)| {
+                config
+                    .api(api)
+                    .event_transport
+                    .redis()
+                    .is_none_or(|redis| redis.service_name.is_none())
+            })
+        })
+        .map(|spec| spec.name.as_str())
+        .collect();
+    if affected.is_empty() {
+        return;
+    }
+    let service = &config.service_name;
+    tracing::warn!(
+        "⚠ EVENTS WILL BE LOST: listener(s) {} run under the service name `{service}`, made \
+         up at this start (service name `{}`). Their consumer groups (`{service}-<listener>`) \
+         are new at every start, so events fired while this process is down are never \
+         delivered to it, and the old groups stay in Redis. Give the service a fixed name: \
+         `--service-name NAME`, LIGHTBUS_SERVICE_NAME=NAME, `service_name: NAME` in the \
+         configuration, or Bus::builder().service_name(\"NAME\").",
+        affected.join(", "),
+        config.service_name_template()
+    );
 }
 
 /// Calls the handler, turning a panic (while creating or polling its future) into a failure.
