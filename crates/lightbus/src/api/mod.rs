@@ -240,6 +240,8 @@ pub mod codes {
     pub const PANICKED: &str = "panicked";
     /// The worker does not serve the API called.
     pub const UNKNOWN_API: &str = "unknown_api";
+    /// The handler's result is larger than `result_transport.redis.max_message_bytes`.
+    pub const RESULT_TOO_LARGE: &str = "result_too_large";
 }
 
 impl fmt::Display for RpcFailure {

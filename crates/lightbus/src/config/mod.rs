@@ -46,7 +46,8 @@
 //!
 //! Rust-only: `observability` (`http`, `trace_propagation`; see [`ObservabilityConfig`]) and
 //! `apis.*.max_deliveries` (how many deliveries of an event a failing listener gets before
-//! it is dead-lettered; default 5).
+//! it is dead-lettered; default 5) and `{rpc,result,event}_transport.redis.max_message_bytes`
+//! (the largest message sent or accepted; default 64 MiB).
 //! Python Lightbus 1.1.2 rejects files with keys it does not know, so a file shared with
 //! Python processes leaves it out; `--http`, `LIGHTBUS_HTTP` and
 //! `LIGHTBUS_TRACE_PROPAGATION` do the same from the command line and the environment.
@@ -75,7 +76,7 @@ pub use schema::config_json_schema;
 pub use transports::{
     EventTransportSelector, MemoryConfig, MemoryEventConfig, RedisEventConfig, RedisResultConfig,
     RedisRpcConfig, RedisSchemaConfig, ResultTransportSelector, RpcTransportSelector,
-    SchemaTransportSelector, StreamUse,
+    SchemaTransportSelector, StreamUse, DEFAULT_MAX_MESSAGE_BYTES,
 };
 pub use values::{Count, Delay, Seconds, WholeSeconds};
 

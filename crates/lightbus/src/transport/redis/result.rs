@@ -21,8 +21,9 @@ use futures::FutureExt;
 use tokio::sync::oneshot;
 
 use super::{ListPop, RedisServer};
+use crate::api::{codes, RpcFailure};
 use crate::config::RedisResultConfig;
-use crate::error::{DecodeError, Result};
+use crate::error::{DecodeError, Error, Result};
 use crate::message::{ResultMessage, RpcMessage};
 use crate::transport::{PendingResult, ResultTransport};
 use crate::util::{excerpt, lock, Backoff};
@@ -116,6 +117,7 @@ impl RedisResultTransport {
             self.server.clone(),
             self.result_key.clone(),
             Arc::downgrade(&self.waiters),
+            self.config.max_message_bytes.get(),
         ));
         *listener = Some(task);
     }
@@ -192,10 +194,24 @@ impl ResultTransport for RedisResultTransport {
             if let Some(why) = refused_result_key(key) {
                 return Err(refuse(why.to_owned()).into());
             }
+            let mut blob = result.to_blob();
+            let limit = self.config.max_message_bytes.get();
+            if blob.len() > limit {
+                let error = Error::MessageTooLarge {
+                    what: "RPC result",
+                    member: call.canonical_name(),
+                    size: blob.len(),
+                    limit,
+                    setting: "result_transport.redis.max_message_bytes",
+                };
+                tracing::error!(id = %excerpt(&call.id), "{error}; answering with that error");
+                let failure = RpcFailure::new(error.to_string()).with_code(codes::RESULT_TOO_LARGE);
+                blob = ResultMessage::answering(call, Err(failure)).to_blob();
+            }
             let mut connection = self.server.shared().await?;
             let pushed: i64 = PUSH_RESULT_SCRIPT
                 .key(key)
-                .arg(result.to_blob())
+                .arg(blob)
                 .arg(self.config.result_ttl.secs())
                 .invoke_async(&mut connection)
                 .await
@@ -216,7 +232,12 @@ impl ResultTransport for RedisResultTransport {
 /// The listener task: pops batches of results from this process's key and wakes each
 /// waiting call. Survives Redis restarts (reconnects with backoff); ends when the transport
 /// is dropped.
-async fn listen_for_results(server: Arc<RedisServer>, key: String, waiters: Weak<Waiters>) {
+async fn listen_for_results(
+    server: Arc<RedisServer>,
+    key: String,
+    waiters: Weak<Waiters>,
+    max_message_bytes: usize,
+) {
     let mut backoff = Backoff::new(Duration::from_secs(5));
     let mut connection = None;
     loop {
@@ -269,6 +290,14 @@ async fn listen_for_results(server: Arc<RedisServer>, key: String, waiters: Weak
             return;
         };
         for blob in blobs {
+            if blob.len() > max_message_bytes {
+                tracing::error!(
+                    "dropping an RPC result of {} bytes, above the limit of {max_message_bytes} \
+                     bytes (result_transport.redis.max_message_bytes); its call will time out",
+                    blob.len()
+                );
+                continue;
+            }
             match ResultMessage::from_blob(&blob) {
                 Ok(result) => {
                     let waiter = lock(&waiters).remove(&result.rpc_message_id);

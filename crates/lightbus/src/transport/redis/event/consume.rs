@@ -17,12 +17,13 @@ use redis::Value;
 
 use super::reclaim::Reclaim;
 use super::reply::{self, RawEntry};
-use super::{add_max_length, dead_letter_key, group_name, stream_key};
+use super::settle::{dead_letter, RedisSettle};
+use super::{dead_letter_key, group_name, stream_key};
 use crate::config::{Count, RedisEventConfig, Seconds};
 use crate::error::{DecodeError, Error, Operation, Result};
 use crate::message::EventMessage;
 use crate::transport::redis::{RedisServer, Unblock};
-use crate::transport::{ConsumeRequest, EventConsumer, Interrupt, Received, Settle};
+use crate::transport::{ConsumeRequest, EventConsumer, Interrupt, Received};
 use crate::util::excerpt;
 
 /// How long one blocking read waits for new entries. Long, so that an idle listener sends
@@ -53,6 +54,8 @@ pub(super) struct GroupSpec {
     pub(super) consumer_ttl: Duration,
     pub(super) max_stream_length: Option<usize>,
     pub(super) restart_delay: Duration,
+    /// Larger entries are dead-lettered unhandled.
+    pub(super) max_message_bytes: usize,
 }
 
 impl GroupSpec {
@@ -87,6 +90,7 @@ impl GroupSpec {
             consumer_ttl: Duration::from_secs(config.consumer_ttl),
             max_stream_length: config.max_stream_length.map(Count::get),
             restart_delay: config.consumption_restart_delay.get(),
+            max_message_bytes: config.max_message_bytes.get(),
         }
     }
 
@@ -416,7 +420,28 @@ impl RedisEventConsumer {
                 skipped.push(id);
                 continue;
             };
-            match EventMessage::from_fields(&id, fields.iter().map(|(k, v)| (k, v))) {
+            let size: usize = fields.iter().map(|(k, v)| k.len() + v.len()).sum();
+            let decoded = match EventMessage::from_fields(&id, fields.iter().map(|(k, v)| (k, v))) {
+                Ok(Some(message)) if size > self.spec.max_message_bytes => {
+                    if !self.spec.wants(&message) {
+                        skipped.push(id);
+                        continue;
+                    }
+                    Err(DecodeError {
+                        kind: "event",
+                        reason: Error::MessageTooLarge {
+                            what: "event",
+                            member: message.canonical_name(),
+                            size,
+                            limit: self.spec.max_message_bytes,
+                            setting: "event_transport.redis.max_message_bytes",
+                        }
+                        .to_string(),
+                    })
+                }
+                other => other,
+            };
+            match decoded {
                 Ok(None) => skipped.push(id),
                 Ok(Some(mut message)) => {
                     if !self.spec.wants(&message) {
@@ -534,98 +559,6 @@ impl EventConsumer for RedisEventConsumer {
             self.spec.consumer,
             self.spec.streams.join(", ")
         )
-    }
-}
-
-/// Copies an entry to the dead-letter stream and acknowledges it, in one transaction. The
-/// copy has the entry's fields, then `error` (the reason), `original_id`, `consumer_group`
-/// and `deliveries` (the group's delivery count when it was set aside).
-async fn dead_letter(
-    connection: &mut ConnectionManager,
-    spec: &GroupSpec,
-    stream: &str,
-    id: &str,
-    fields: &[(Vec<u8>, Vec<u8>)],
-    reason: &str,
-    deliveries: u32,
-) -> redis::RedisResult<()> {
-    let mut add = redis::cmd("XADD");
-    add.arg(dead_letter_key(stream));
-    add_max_length(&mut add, spec.max_stream_length);
-    add.arg("*");
-    for (key, value) in fields {
-        add.arg(key).arg(value);
-    }
-    add.arg("error")
-        .arg(reason)
-        .arg("original_id")
-        .arg(id)
-        .arg("consumer_group")
-        .arg(&spec.group)
-        .arg("deliveries")
-        .arg(deliveries);
-    let mut acknowledge = redis::cmd("XACK");
-    acknowledge.arg(stream).arg(&spec.group).arg(id);
-    redis::pipe()
-        .atomic()
-        .add_command(add)
-        .ignore()
-        .add_command(acknowledge)
-        .ignore()
-        .exec_async(connection)
-        .await?;
-    crate::observe::metrics::event_dead_lettered(stream, &spec.group);
-    Ok(())
-}
-
-/// Settles one delivered entry: `XACK`, or a copy to the dead-letter stream.
-struct RedisSettle {
-    server: Arc<RedisServer>,
-    spec: Arc<GroupSpec>,
-    stream: String,
-    id: String,
-    /// The group's delivery count of the entry, this delivery included.
-    deliveries: u32,
-    /// The entry's fields as stored, for an exact dead-letter copy.
-    fields: Vec<(Vec<u8>, Vec<u8>)>,
-}
-
-impl Settle for RedisSettle {
-    fn ack(&self) -> BoxFuture<'_, Result<()>> {
-        async move {
-            let mut connection = self.server.shared().await?;
-            let _: Value = redis::cmd("XACK")
-                .arg(&self.stream)
-                .arg(&self.spec.group)
-                .arg(&self.id)
-                .query_async(&mut connection)
-                .await
-                .map_err(|e| self.server.error(e))?;
-            Ok(())
-        }
-        .boxed()
-    }
-
-    fn dead_letter<'a>(&'a self, reason: &'a str) -> BoxFuture<'a, Result<()>> {
-        async move {
-            let mut connection = self.server.shared().await?;
-            dead_letter(
-                &mut connection,
-                &self.spec,
-                &self.stream,
-                &self.id,
-                &self.fields,
-                reason,
-                self.deliveries,
-            )
-            .await
-            .map_err(|e| self.server.error(e))
-        }
-        .boxed()
-    }
-
-    fn deliveries(&self) -> u32 {
-        self.deliveries
     }
 }
 
