@@ -100,6 +100,7 @@ impl RpcTransport for RedisRpcTransport {
             batch_size: self.config.batch_size.get(),
             restart_delay: self.config.consumption_restart_delay.get(),
             max_message_bytes: self.config.max_message_bytes.get(),
+            refused: Vec::new(),
             rotation: 0,
             drain_steps: 1,
             unblock: Unblock::new(self.server.clone()),
@@ -172,6 +173,8 @@ struct RedisRpcConsumer {
     restart_delay: Duration,
     /// Larger calls are dropped unread.
     max_message_bytes: usize,
+    /// Undecodable calls that can still be answered, until the worker takes them.
+    refused: Vec<(RpcMessage, String)>,
     /// Where the next pop starts in `queues`: it moves on by one each pop, so that a busy
     /// queue never starves the ones after it (`BLMPOP` takes from the first non-empty key).
     rotation: usize,
@@ -369,13 +372,20 @@ impl RedisRpcConsumer {
                 }
                 match RpcMessage::from_blob(&blob) {
                     Ok(call) => calls.push(call),
-                    Err(error) => tracing::error!(
-                        queue = %queue,
-                        "dropping an undecodable RPC call of {} bytes: {}; it starts: {}",
-                        blob.len(),
-                        excerpt(&error.to_string()),
-                        excerpt_bytes(&blob[..blob.len().min(200)])
-                    ),
+                    Err(error) => {
+                        let reason = excerpt(&error.to_string());
+                        let answerable = RpcMessage::salvage(&blob);
+                        tracing::error!(
+                            queue = %queue,
+                            "{} an undecodable RPC call of {} bytes: {reason}; it starts: {}",
+                            if answerable.is_some() { "answering with an error" } else { "dropping" },
+                            blob.len(),
+                            excerpt_bytes(&blob[..blob.len().min(200)])
+                        );
+                        if let Some(call) = answerable {
+                            self.refused.push((call, reason));
+                        }
+                    }
                 }
             }
         }
@@ -543,6 +553,10 @@ impl RpcConsumer for RedisRpcConsumer {
 
     fn interrupt(&self) -> Option<Interrupt> {
         Some(self.unblock.interrupt())
+    }
+
+    fn take_refused(&mut self) -> Vec<(RpcMessage, String)> {
+        std::mem::take(&mut self.refused)
     }
 
     fn finish(&mut self) -> BoxFuture<'_, Result<Vec<RpcMessage>>> {
