@@ -1,7 +1,8 @@
 //! `max_message_bytes` of the Redis transports: a message above the limit is refused before
 //! it is sent, with an error naming the API, member, size and setting; one received above
 //! the limit is set aside (events: dead-lettered; calls: dropped; results: the caller is
-//! answered with a `result_too_large` failure), and good traffic carries on.
+//! answered with a `result_too_large` failure, by the worker or by its own result
+//! listener), and good traffic carries on.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -161,5 +162,33 @@ async fn oversized_messages_received_are_set_aside_and_good_traffic_carries_on()
         other => panic!("expected a remote failure, got {other:?}"),
     }
     assert!(!worker.is_finished());
+    worker.stop().await.expect("the worker stops cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_fails_a_call_whose_result_is_above_its_own_limit() {
+    let redis = TestRedis::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let limited = config(&redis, dir.path(), Some(LIMIT));
+    let generous = config(&redis, dir.path(), None);
+    let worker = RunningWorker::serve(ledger_server(&generous));
+    let client = ledger_server(&limited);
+
+    let error = client
+        .call::<Value>("ledger.pad", json!({"n": 3 * LIMIT}))
+        .await
+        .unwrap_err();
+    match &error {
+        Error::Remote { code, message, .. } => {
+            assert_eq!(code.as_deref(), Some("result_too_large"));
+            assert!(message.contains("caller's limit"), "{message}");
+        }
+        other => panic!("expected a failure naming the limit, got {other:?}"),
+    }
+    let small: String = client
+        .call("ledger.pad", json!({"n": 3}))
+        .await
+        .expect("a small result arrives");
+    assert_eq!(small, "xxx");
     worker.stop().await.expect("the worker stops cleanly");
 }

@@ -290,16 +290,29 @@ async fn listen_for_results(
             return;
         };
         for blob in blobs {
-            if blob.len() > max_message_bytes {
-                tracing::error!(
-                    "dropping an RPC result of {} bytes, above the limit of {max_message_bytes} \
-                     bytes (result_transport.redis.max_message_bytes); its call will time out",
-                    blob.len()
-                );
-                continue;
-            }
+            let oversized = blob.len() > max_message_bytes;
             match ResultMessage::from_blob(&blob) {
-                Ok(result) => {
+                Ok(mut result) => {
+                    if oversized {
+                        // Already in memory: the caller gets a failure naming the limit
+                        // rather than a timeout, and the value is dropped here.
+                        tracing::error!(
+                            call = %excerpt(&result.rpc_message_id),
+                            "an RPC result of {} bytes is above the limit of \
+                             {max_message_bytes} bytes \
+                             (result_transport.redis.max_message_bytes): failing its call",
+                            blob.len()
+                        );
+                        let failure = RpcFailure::new(format!(
+                            "the result is {} bytes, above this caller's limit of \
+                             {max_message_bytes} bytes \
+                             (result_transport.redis.max_message_bytes): return a reference to \
+                             large data instead, or raise the limit",
+                            blob.len()
+                        ))
+                        .with_code(codes::RESULT_TOO_LARGE);
+                        result.outcome = Err(failure);
+                    }
                     let waiter = lock(&waiters).remove(&result.rpc_message_id);
                     match waiter {
                         Some(waiter) => {
