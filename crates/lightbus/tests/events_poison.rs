@@ -20,7 +20,15 @@ type Seen = Arc<Mutex<Vec<String>>>;
 /// The listening process, always under the same process name (as a supervisor restarts
 /// it): its `audit` listener fails on the user `poison` and notes every other one.
 fn listening_process(config: &Path, max_deliveries: Option<u32>) -> (Bus, Seen) {
-    let bus = named_bus(config, "auth_service", "auth-1");
+    listening_process_named(config, "auth-1", max_deliveries)
+}
+
+fn listening_process_named(
+    config: &Path,
+    process: &str,
+    max_deliveries: Option<u32>,
+) -> (Bus, Seen) {
+    let bus = named_bus(config, "auth_service", process);
     let seen = Seen::default();
     let noted = seen.clone();
     let handler = move |_message: EventMessage, user: UserRegistered| {
@@ -141,5 +149,37 @@ async fn max_deliveries_comes_from_the_api_configuration_by_default() {
         seen.lock().unwrap().len() == 1
     })
     .await;
+    worker.stop().await.expect("the worker stops cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_to_other_processes_of_the_service_count_too() {
+    let redis = TestRedis::start();
+    let config = redis
+        .config()
+        .event_yaml("        acknowledgement_timeout: 0.5\n        reclaim_interval: 0.2\n")
+        .write();
+    let (bus, _) = listening_process_named(&config, "auth-1", Some(2));
+    let setup = RunningWorker::serve(bus);
+    wait_for_group(&redis, PER_API, GROUP).await;
+    setup.stop().await.expect("the first run stops cleanly");
+    fire_poison_among(&firer(&config), 1..3).await;
+
+    // Process auth-1 fails on delivery 1 and is not restarted.
+    let (bus, _) = listening_process_named(&config, "auth-1", Some(2));
+    let error = RunningWorker::serve(bus).finished().await.unwrap_err();
+    assert!(error.to_string().contains("cannot audit poison"), "{error}");
+
+    // Process auth-2 reclaims what auth-1 left (XCLAIM counts a delivery): delivery 2 of
+    // the poison event fails and, at max_deliveries 2, is dead-lettered.
+    let (bus, seen) = listening_process_named(&config, "auth-2", Some(2));
+    let worker = RunningWorker::serve(bus);
+    let letter = wait_for_dead_letter(&redis).await;
+    assert_eq!(field(&letter, "deliveries"), Some("2"));
+    eventually("the good events are handled", || {
+        seen.lock().unwrap().len() == 2
+    })
+    .await;
+    assert!(!worker.is_finished(), "auth-2 was never stopped");
     worker.stop().await.expect("the worker stops cleanly");
 }
