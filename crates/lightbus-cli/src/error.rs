@@ -131,6 +131,15 @@ pub enum CliError {
         source: lightbus::BoxError,
     },
 
+    /// `dead show`, `replay` or `purge` named dead letters that do not exist.
+    #[error("no dead letter {id} in `{stream}` (`lightbus dead list` shows them)")]
+    NoDeadLetter {
+        /// The dead-letter stream.
+        stream: String,
+        /// The id(s) asked for.
+        id: String,
+    },
+
     /// `benchmark.call_me()` answered something other than `true`.
     #[error("benchmark.call_me() returned {0}, not true")]
     UnexpectedAnswer(serde_json::Value),
@@ -155,6 +164,7 @@ impl CliError {
             | CliError::NoStreams { .. }
             | CliError::NoCachedStreams { .. }
             | CliError::NothingToFollow
+            | CliError::NoDeadLetter { .. }
             | CliError::NoHome
             | CliError::Serve { .. } => ExitCode::from(EXIT_USAGE),
             CliError::Output(_)

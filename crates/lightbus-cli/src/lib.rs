@@ -1,5 +1,6 @@
 //! The operator tools of the `lightbus` command — `call`, `listen`, `inspect`, `shell`,
-//! `bench` and `version` — built only on the public API of the [`lightbus`] library.
+//! `status`, `dashboard`, `dead`, `bench` and `version` — built only on the public API of
+//! the [`lightbus`] library.
 //!
 //! The `lightbus` binary of this crate is [`lightbus::cli::main_with`] given [`Tool`]: the
 //! standard commands of every Lightbus process (`run`, `dumpschema`, `dumpconfigschema`)
@@ -26,6 +27,7 @@ pub mod arguments;
 pub mod bench;
 pub mod call;
 pub mod dashboard;
+pub mod dead;
 mod error;
 pub mod inspect;
 pub mod listen;
@@ -61,6 +63,8 @@ pub enum Tool {
     Status(status::StatusArgs),
     /// Serve a live web page of the bus.
     Dashboard(dashboard::DashboardArgs),
+    /// Look at, replay and purge dead letters (events listeners set aside).
+    Dead(dead::DeadArgs),
 }
 
 /// Runs a tool with the global flags; on failure prints `error: …` on stderr. Returns the
@@ -90,6 +94,7 @@ pub async fn execute(tool: Tool, global: &GlobalArgs) -> Result<()> {
         Tool::Shell(args) => shell::run(bus, args).await,
         Tool::Status(args) => Ok(status::run(bus, args).await?),
         Tool::Dashboard(args) => dashboard::run(bus, args).await,
+        Tool::Dead(args) => dead::run(bus, args).await,
         Tool::Version(_) => Ok(()),
     }
 }

@@ -195,6 +195,34 @@ fn the_cache_keeps_events_redis_no_longer_has() {
 }
 
 #[test]
+fn the_cache_of_another_redis_instance_is_discarded() {
+    let mut fixture = Fixture::new();
+    fixture.fire("auth", 1, "user_registered", json!({"username": "ada"}));
+    fixture.fire("auth", 1, "user_registered", json!({"username": "bob"}));
+    assert_eq!(json_lines(&fixture.run(&["inspect"])).len(), 2);
+
+    // Redis restarts empty (a new run_id); the one event fired since is newer than the
+    // cached ones, so only the instance's identity tells the cache is of another Redis.
+    fixture.redis.restart();
+    let (later, _) = fixture.fire("auth", 1, "user_registered", json!({"username": "cy"}));
+    let output = fixture.run(&["inspect"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        ids(&output),
+        std::slice::from_ref(&later),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("another Redis instance"),
+        "{}",
+        stderr(&output)
+    );
+    // And the rebuilt cache is of this instance: the next run prints the same.
+    assert_eq!(ids(&fixture.run(&["inspect"])), [later]);
+}
+
+#[test]
 fn follow_prints_new_events_as_they_come() {
     let bus = populated();
     let f = &bus.fixture;

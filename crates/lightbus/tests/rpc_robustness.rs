@@ -266,6 +266,49 @@ async fn a_worker_survives_undecodable_calls_and_bad_return_paths() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_call_with_a_readable_return_path_is_answered_with_an_error() {
+    let redis = TestRedis::start();
+    let config = redis.config().rpc_timeout(10.0).write();
+    let mut conn = redis.connection();
+    let metadata = |id: &str, key: &str| {
+        format!(
+            "\"metadata\": {{\"id\": {id}, \"api_name\": \"ledger\", \"procedure_name\": \
+             \"record\", \"return_path\": \"redis+key://{key}\"}}"
+        )
+    };
+    let bad = [
+        // Arguments that are not an object; a numeric id; no procedure name.
+        format!("{{{}, \"kwargs\": [1, 2]}}", metadata("\"c1\"", "test:r1")),
+        format!("{{{}, \"kwargs\": {{}}}}", metadata("7", "test:r2")),
+        "{\"metadata\": {\"id\": \"c3\", \"api_name\": \"ledger\", \"return_path\": \
+         \"redis+key://test:r3\"}, \"kwargs\": {}}"
+            .to_owned(),
+    ];
+    for blob in &bad {
+        let _: () = conn.rpush("ledger:rpc_queue", blob).expect("RPUSH");
+    }
+    let (server, recorded, _gate) = ledger_server(&config);
+    let worker = RunningWorker::start(Worker::new(server).max_concurrency(1));
+    let client = bus(&config);
+    let answered: bool = client
+        .call("ledger.record", json!({"entry": "fine"}))
+        .await
+        .expect("a good call after the bad ones is answered");
+    assert!(answered);
+    assert_eq!(entries(&recorded), [json!("fine")], "no bad call ran");
+    for (key, id) in [("test:r1", "c1"), ("test:r2", "7"), ("test:r3", "c3")] {
+        eventually(&format!("{key} is answered"), || redis.list_len(key) == 1).await;
+        let blob: Vec<u8> = conn.lindex(key, 0).expect("LINDEX");
+        let result = ResultMessage::from_blob(&blob).expect("the result decodes");
+        assert_eq!(result.rpc_message_id, id);
+        let failure = result.outcome.expect_err("an error result");
+        assert_eq!(failure.code.as_deref(), Some("invalid_call"), "{failure:?}");
+        assert!(failure.message.contains("could not decode"), "{failure:?}");
+    }
+    assert!(!worker.is_finished());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_and_callers_reconnect_after_redis_restarts() {
     let mut redis = TestRedis::start();
     // Longer than the longest reconnection backoff (5 s), so a timeout means a lost call.

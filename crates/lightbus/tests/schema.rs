@@ -451,3 +451,26 @@ fn the_macro_generates_the_peers_schema_byte_for_byte() {
     let schema = api_schema(&server.descriptor());
     assert_eq!(to_python_json(&schema, None), PEER_TYPED_QUICKSTART);
 }
+
+#[tokio::test]
+async fn dumpschema_creates_a_missing_directory_named_with_a_trailing_slash() {
+    let redis = TestRedis::start();
+    let path = redis.config().schema_ttl(60).write();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let serving = bus(&path);
+    serving
+        .register(Auth { with_extras: false })
+        .expect("register");
+    let missing = dir.path().join("schemas").join("v1");
+    let mut out = missing.clone().into_os_string();
+    out.push("/");
+    let args = lightbus::cli::DumpSchemaArgs {
+        out: Some(out.into()),
+        api: None,
+    };
+    lightbus::cli::dump_schema(&serving, &args)
+        .await
+        .expect("dumpschema creates the directory");
+    let text = std::fs::read_to_string(missing.join("auth.json")).expect("auth.json written");
+    assert!(text.contains("\"auth\""), "{text}");
+}

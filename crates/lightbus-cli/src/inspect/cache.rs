@@ -17,6 +17,45 @@ use super::Search;
 use crate::error::{CliError, Result};
 use crate::record::{EventRecord, OwnedRecord};
 
+/// The file in a server's cache directory naming the Redis instance the cache was read
+/// from (its `run_id`, from `INFO server`).
+const RUN_ID_FILE: &str = "run_id";
+
+/// Keeps the cache of the server cached under `server_key` only if it was read from the
+/// Redis instance with `run_id` (a restarted or different server has another): else its
+/// files are deleted, with a notice, so that no event of another Redis is ever shown as
+/// this one's. A cache without a recorded `run_id` (written by an older `inspect`) is
+/// discarded too. Failures here are warnings: the cache is an optimisation.
+pub(super) fn check_server(server_key: &str, run_id: &str) {
+    let Some(root) = root() else {
+        return;
+    };
+    let dir = root.join(server_key);
+    let recorded = std::fs::read_to_string(dir.join(RUN_ID_FILE)).ok();
+    if recorded.as_deref().map(str::trim) == Some(run_id) {
+        return;
+    }
+    let cached = streams(&root, server_key);
+    if !cached.is_empty() {
+        tracing::warn!(
+            "discarding inspect's cache of {} stream(s): it was read from another Redis \
+             instance (run_id {} now {run_id}); re-reading from Redis",
+            cached.len(),
+            recorded.as_deref().map_or("unknown", str::trim)
+        );
+        for stream in &cached {
+            if let Err(error) = std::fs::remove_file(dir.join(file_name(stream))) {
+                tracing::warn!("cannot remove the cache of `{stream}`: {error}");
+            }
+        }
+    }
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join(RUN_ID_FILE), format!("{run_id}\n")));
+    if let Err(error) = written {
+        tracing::warn!("cannot record the cache's Redis run_id: {error}");
+    }
+}
+
 /// How much of a file's end is read to find its newest id.
 const TAIL: u64 = 64 * 1024;
 

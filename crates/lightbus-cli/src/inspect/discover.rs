@@ -54,6 +54,22 @@ pub(super) fn parse_stream(key: &str) -> Option<(String, Option<String>)> {
     (!api.is_empty() && !event.is_empty()).then(|| (api.to_owned(), Some(event.to_owned())))
 }
 
+/// The `run_id` of the Redis instance behind `server` (`INFO server`): different after a
+/// restart and on every other server.
+pub(super) async fn run_id(server: &RedisServer) -> Result<String> {
+    let mut connection = server.shared().await?;
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut connection)
+        .await
+        .map_err(|e| server.error(e))?;
+    Ok(info
+        .lines()
+        .find_map(|line| line.strip_prefix("run_id:"))
+        .map(|id| id.trim().to_owned())
+        .unwrap_or_default())
+}
+
 /// The Redis servers holding events: every distinct event transport URL of the
 /// configuration (the `default` entry and each named API).
 pub(super) fn event_servers(bus: &Bus) -> Result<Vec<EventServer>> {

@@ -143,6 +143,12 @@ pub async fn run(bus: Bus, args: InspectArgs) -> Result<()> {
         return Err(discover::nothing_found(&search, &servers));
     }
     let use_cache = !search.args.no_cache;
+    if use_cache && !search.args.cache_only {
+        for server in &servers {
+            let run_id = discover::run_id(&server.server).await?;
+            cache::check_server(&cache::server_key(server.server.url().redacted()), &run_id);
+        }
+    }
     let mut cursors: Vec<follow::Cursor> = Vec::with_capacity(targets.len());
     for target in targets {
         let last = history::search(&target, &mut search, use_cache).await?;

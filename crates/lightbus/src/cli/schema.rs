@@ -21,7 +21,8 @@ use crate::schema::{to_python_json, SchemaError};
     lightbus dumpschema --out schemas/          (one file per API)\n  \
     lightbus dumpschema --api auth")]
 pub struct DumpSchemaArgs {
-    /// File or existing directory to write to (a directory gets one `<api>.json` per API).
+    /// File or directory to write to (a directory gets one `<api>.json` per API). A path
+    /// ending in `/` is a directory, created if missing.
     /// Standard output when omitted.
     #[arg(long, short, value_name = "FILE_OR_DIR")]
     pub out: Option<PathBuf>,
@@ -63,7 +64,11 @@ pub async fn dump_schema(bus: &Bus, args: &DumpSchemaArgs) -> Result<()> {
     }
     match &args.out {
         None => print_out(&schema.dump(&all))?,
-        Some(dir) if dir.is_dir() => {
+        Some(dir) if is_directory(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| SchemaError::Io {
+                path: dir.display().to_string(),
+                message: format!("cannot create the directory: {e}"),
+            })?;
             for (name, api) in &all {
                 let file = dir.join(format!("{}.json", file_safe(name)));
                 let one = [(name.clone(), api.clone())].into_iter().collect();
@@ -112,6 +117,15 @@ fn file_safe(name: &str) -> String {
     name.chars()
         .filter(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
         .collect()
+}
+
+/// Whether `--out` names a directory: one that exists, or a path ending in a separator.
+fn is_directory(path: &Path) -> bool {
+    path.is_dir()
+        || path
+            .as_os_str()
+            .to_string_lossy()
+            .ends_with(std::path::is_separator)
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {

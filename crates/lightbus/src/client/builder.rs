@@ -95,7 +95,7 @@ impl BusBuilder {
             None => Config::load(&self.overrides)?,
         };
         if let Some(name) = &self.overrides.service_name {
-            config.service_name = expand_name(name);
+            config.set_service_name(name);
         }
         if let Some(name) = &self.overrides.process_name {
             config.process_name = expand_name(name);

@@ -60,6 +60,8 @@ pub(crate) struct ListenerSpec {
     pub(crate) since: Since,
     pub(crate) on_error: OnError,
     pub(crate) concurrency: usize,
+    /// Overrides the API's `max_deliveries` setting.
+    pub(crate) max_deliveries: Option<u32>,
     pub(crate) handler: ErasedHandler,
 }
 

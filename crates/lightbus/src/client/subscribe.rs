@@ -293,6 +293,14 @@ impl Delivery {
         })
     }
 
+    /// How many times the event has been delivered to this listener (its consumer group),
+    /// this delivery included: 1 the first time, more after failures, crashes or
+    /// reclaims. Redis counts it, so the count survives restarts; transports that do not
+    /// count say 1.
+    pub fn deliveries(&self) -> u32 {
+        self.settler.deliveries()
+    }
+
     /// Acknowledges the event: it was handled and is not delivered again.
     ///
     /// If acknowledging fails, the event counts as not acknowledged: it is delivered again.
@@ -333,6 +341,12 @@ impl std::fmt::Debug for Settler {
 }
 
 impl Settler {
+    /// How many times the event has been delivered, this delivery included (see
+    /// [`Delivery::deliveries`]).
+    pub fn deliveries(&self) -> u32 {
+        self.settle.as_ref().map_or(1, |settle| settle.deliveries())
+    }
+
     /// Acknowledges the event (see [`Delivery::ack`]).
     pub async fn ack(mut self) -> Result<()> {
         let Some(settle) = self.settle.take() else {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::transports::{
     EventTransportSelector, ResultTransportSelector, RpcTransportSelector, SchemaTransportSelector,
 };
-use super::values::{non_empty_name, valid, Seconds, WholeSeconds};
+use super::values::{non_empty_name, valid, Count, Seconds, WholeSeconds};
 
 /// The root of a configuration file, exactly as written (before names are expanded).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -103,6 +103,13 @@ impl Default for SchemaConfig {
     }
 }
 
+/// The default of `apis.<api>.max_deliveries`.
+pub const DEFAULT_MAX_DELIVERIES: usize = 5;
+
+fn is_default_max_deliveries(count: &Count) -> bool {
+    count.get() == DEFAULT_MAX_DELIVERIES
+}
+
 /// Settings of one API (`apis.<name>`).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -121,6 +128,11 @@ pub struct ApiConfig {
     /// always receive their declared types (decoding *is* the cast), so `false` has no
     /// effect here; it is accepted for files shared with Python, and noted at start-up.
     pub cast_values: bool,
+    /// How many times a listener is given an event of this API before a handler failure
+    /// dead-letters it (each listener's `max_deliveries` builder option overrides it).
+    /// Rust-only: leave it out of files shared with Python processes.
+    #[serde(skip_serializing_if = "is_default_max_deliveries")]
+    pub max_deliveries: Count,
     /// The transport for this API's events.
     pub event_transport: EventTransportSelector,
     /// The transport for this API's RPC calls.
@@ -138,6 +150,7 @@ impl Default for ApiConfig {
             validate: Validate::default(),
             strict_validation: false,
             cast_values: true,
+            max_deliveries: valid!(Count, DEFAULT_MAX_DELIVERIES),
             event_transport: EventTransportSelector::default(),
             rpc_transport: RpcTransportSelector::default(),
             result_transport: ResultTransportSelector::default(),

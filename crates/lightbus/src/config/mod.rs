@@ -44,7 +44,10 @@
 //!
 //! Rejected with a message: `serializer`/`deserializer` other than the standard ones.
 //!
-//! Rust-only: `observability` (`http`, `trace_propagation`; see [`ObservabilityConfig`]).
+//! Rust-only: `observability` (`http`, `trace_propagation`; see [`ObservabilityConfig`]) and
+//! `apis.*.max_deliveries` (how many deliveries of an event a failing listener gets before
+//! it is dead-lettered; default 5) and `{rpc,result,event}_transport.redis.max_message_bytes`
+//! (the largest message sent or accepted; default 64 MiB).
 //! Python Lightbus 1.1.2 rejects files with keys it does not know, so a file shared with
 //! Python processes leaves it out; `--http`, `LIGHTBUS_HTTP` and
 //! `LIGHTBUS_TRACE_PROPAGATION` do the same from the command line and the environment.
@@ -66,14 +69,14 @@ mod values;
 
 pub use file::{
     ApiConfig, BusConfig, ConfigFile, LogLevel, MetricsPluginConfig, ObservabilityConfig,
-    PluginsConfig, SchemaConfig, StatePluginConfig, Validate,
+    PluginsConfig, SchemaConfig, StatePluginConfig, Validate, DEFAULT_MAX_DELIVERIES,
 };
 pub use names::expand_name;
 pub use schema::config_json_schema;
 pub use transports::{
     EventTransportSelector, MemoryConfig, MemoryEventConfig, RedisEventConfig, RedisResultConfig,
     RedisRpcConfig, RedisSchemaConfig, ResultTransportSelector, RpcTransportSelector,
-    SchemaTransportSelector, StreamUse,
+    SchemaTransportSelector, StreamUse, DEFAULT_MAX_MESSAGE_BYTES,
 };
 pub use values::{Count, Delay, Seconds, WholeSeconds};
 
@@ -125,6 +128,10 @@ pub struct ConfigOverrides {
     pub log_level: Option<LogLevel>,
 }
 
+/// The service name when none is configured: a new friendly name at every start, as
+/// upstream.
+pub const DEFAULT_SERVICE_NAME: &str = "{friendly}";
+
 /// A loaded configuration with service and process names expanded.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -137,6 +144,8 @@ pub struct Config {
     /// Where the configuration came from (a path, or `built-in defaults`).
     pub origin: String,
     default_api: ApiConfig,
+    /// The service name as given, placeholders unexpanded.
+    service_template: String,
 }
 
 impl Default for Config {
@@ -220,7 +229,11 @@ impl Config {
 
     /// A configuration from an already-built [`ConfigFile`].
     pub fn from_file_contents(file: ConfigFile, origin: String) -> Config {
-        let service_name = expand_name(file.service_name.as_deref().unwrap_or("{friendly}"));
+        let service_template = file
+            .service_name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SERVICE_NAME.to_owned());
+        let service_name = expand_name(&service_template);
         let process_name = expand_name(file.process_name.as_deref().unwrap_or("{random4}"));
         Config {
             service_name,
@@ -228,7 +241,38 @@ impl Config {
             file,
             origin,
             default_api: ApiConfig::default(),
+            service_template,
         }
+    }
+
+    /// Sets the service name from `template` (placeholders expanded), as `--service-name`
+    /// does.
+    pub fn set_service_name(&mut self, template: &str) {
+        self.service_template = template.to_owned();
+        self.service_name = expand_name(template);
+    }
+
+    /// The service name as configured, before its placeholders were expanded
+    /// ([`DEFAULT_SERVICE_NAME`] when none was given).
+    pub fn service_name_template(&self) -> &str {
+        &self.service_template
+    }
+
+    /// True when the service name is made up anew at every start: it was not given (the
+    /// default `{friendly}`), or uses `{friendly}`, `{random4}`, `{random8}`, `{random16}`
+    /// or `{pid}`. A listener's consumer group is named after the service, so such a
+    /// process starts a new group at every start and misses the events fired while it was
+    /// down.
+    pub fn service_name_changes_per_start(&self) -> bool {
+        [
+            "{friendly}",
+            "{random4}",
+            "{random8}",
+            "{random16}",
+            "{pid}",
+        ]
+        .iter()
+        .any(|placeholder| self.service_template.contains(placeholder))
     }
 
     fn read_file(path: &Path) -> Result<ConfigFile, ConfigError> {

@@ -655,3 +655,19 @@ fn the_config_schema_is_generated_from_the_same_types() {
         assert!(schema["properties"].get(key).is_some(), "{key}");
     }
 }
+
+#[test]
+fn max_deliveries_defaults_to_five_and_must_be_positive() {
+    let config = Config::from_str("apis:\n  auth:\n    max_deliveries: 2\n", "bus.yaml")
+        .expect("valid config");
+    assert_eq!(config.api("auth").max_deliveries.get(), 2);
+    assert_eq!(
+        config.api("other").max_deliveries.get(),
+        DEFAULT_MAX_DELIVERIES
+    );
+    let (path, _) = invalid_key(Config::from_str(
+        "apis:\n  auth:\n    max_deliveries: 0\n",
+        "bus.yaml",
+    ));
+    assert!(path.contains("max_deliveries"), "{path}");
+}

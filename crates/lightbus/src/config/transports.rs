@@ -15,6 +15,13 @@ fn default_url() -> String {
     super::DEFAULT_REDIS_URL.to_owned()
 }
 
+/// The default `max_message_bytes` of the Redis transports: 64 MiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+fn is_default_max_message_bytes(count: &Count) -> bool {
+    count.get() == DEFAULT_MAX_MESSAGE_BYTES
+}
+
 /// `rpc_transport: {redis: {...}}`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -40,6 +47,10 @@ pub struct RedisRpcConfig {
     pub rpc_retry_delay: Delay,
     /// The longest wait between a worker's retries after a connection failure.
     pub consumption_restart_delay: Delay,
+    /// The largest call blob accepted, in bytes, on sending and on receiving (default
+    /// 64 MiB). Rust-only: leave it out of files shared with Python processes.
+    #[serde(skip_serializing_if = "is_default_max_message_bytes")]
+    pub max_message_bytes: Count,
 }
 
 impl Default for RedisRpcConfig {
@@ -53,6 +64,7 @@ impl Default for RedisRpcConfig {
             rpc_timeout: valid!(Seconds, 5.0),
             rpc_retry_delay: valid!(Delay, 1.0),
             consumption_restart_delay: valid!(Delay, 5.0),
+            max_message_bytes: valid!(Count, DEFAULT_MAX_MESSAGE_BYTES),
         }
     }
 }
@@ -77,6 +89,10 @@ pub struct RedisResultConfig {
     pub result_ttl: WholeSeconds,
     /// Accepted for compatibility; the caller's wait is bounded by the API's `rpc_timeout`.
     pub rpc_timeout: Seconds,
+    /// The largest result blob accepted, in bytes, on sending and on receiving (default
+    /// 64 MiB). Rust-only: leave it out of files shared with Python processes.
+    #[serde(skip_serializing_if = "is_default_max_message_bytes")]
+    pub max_message_bytes: Count,
 }
 
 impl Default for RedisResultConfig {
@@ -88,6 +104,7 @@ impl Default for RedisResultConfig {
             deserializer: None,
             result_ttl: valid!(WholeSeconds, 60),
             rpc_timeout: valid!(Seconds, 5.0),
+            max_message_bytes: valid!(Count, DEFAULT_MAX_MESSAGE_BYTES),
         }
     }
 }
@@ -141,6 +158,10 @@ pub struct RedisEventConfig {
     /// Seconds after which an idle consumer is removed from its group; `0` never (as
     /// upstream).
     pub consumer_ttl: u64,
+    /// The largest event (the total of its stream entry's fields) accepted, in bytes, on sending and on receiving (default
+    /// 64 MiB). Rust-only: leave it out of files shared with Python processes.
+    #[serde(skip_serializing_if = "is_default_max_message_bytes")]
+    pub max_message_bytes: Count,
 }
 
 impl Default for RedisEventConfig {
@@ -160,6 +181,7 @@ impl Default for RedisEventConfig {
             stream_use: StreamUse::PerApi,
             consumption_restart_delay: valid!(Delay, 5.0),
             consumer_ttl: 2_592_000,
+            max_message_bytes: valid!(Count, DEFAULT_MAX_MESSAGE_BYTES),
         }
     }
 }

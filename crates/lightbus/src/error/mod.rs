@@ -124,6 +124,26 @@ pub enum Error {
         reason: String,
     },
 
+    /// A message is larger than its transport's `max_message_bytes`: refused before it is
+    /// sent, or set aside when received.
+    #[error(
+        "{what} {member} is {size} bytes, above the limit of {limit} bytes \
+         ({setting}): send a reference to large data instead, or raise {setting} on every \
+         process of the bus"
+    )]
+    MessageTooLarge {
+        /// `event`, `RPC call` or `RPC result`.
+        what: &'static str,
+        /// `api.member` the message is for.
+        member: String,
+        /// Its size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+        /// The configuration key of the limit.
+        setting: &'static str,
+    },
+
     /// Arguments did not match the declaration of an RPC or event.
     #[error("invalid arguments for {member}: {reason}")]
     InvalidArguments {

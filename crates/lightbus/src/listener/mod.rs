@@ -162,6 +162,7 @@ pub struct ListenerBuilder<'a> {
     since: Since,
     on_error: OnError,
     concurrency: usize,
+    max_deliveries: Option<u32>,
 }
 
 impl std::fmt::Debug for ListenerBuilder<'_> {
@@ -171,6 +172,7 @@ impl std::fmt::Debug for ListenerBuilder<'_> {
             .field("since", &self.since)
             .field("on_error", &self.on_error)
             .field("concurrency", &self.concurrency)
+            .field("max_deliveries", &self.max_deliveries)
             .finish_non_exhaustive()
     }
 }
@@ -192,6 +194,20 @@ impl ListenerBuilder<'_> {
     /// the other, in stream order). Above 1, events of one stream may complete out of order.
     pub fn concurrency(mut self, limit: usize) -> Self {
         self.concurrency = limit.max(1);
+        self
+    }
+
+    /// How many times an event may be delivered to this listener before a failure of its
+    /// handler dead-letters it instead (default: the API's `max_deliveries` setting, 5).
+    ///
+    /// Counted by the transport (Redis: the consumer group's delivery counter), so the count
+    /// survives restarts: under [`OnError::Shutdown`] an event whose handler keeps failing
+    /// stops the worker at most `n - 1` times, then is set aside in the dead-letter stream
+    /// with its failure and the count, and the listener moves on. Deliveries after the
+    /// second wait before handling (1 s, doubling, at most 30 s), so a crash loop is never a
+    /// hot loop. `0` is read as 1.
+    pub fn max_deliveries(mut self, n: u32) -> Self {
+        self.max_deliveries = Some(n.max(1));
         self
     }
 
@@ -252,6 +268,7 @@ impl ListenerBuilder<'_> {
             since: self.since,
             on_error: self.on_error,
             concurrency: self.concurrency,
+            max_deliveries: self.max_deliveries,
             handler,
         })
     }
@@ -268,6 +285,7 @@ impl Bus {
             since: Since::default(),
             on_error: OnError::default(),
             concurrency: 1,
+            max_deliveries: None,
         }
     }
 

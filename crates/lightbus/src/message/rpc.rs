@@ -133,6 +133,36 @@ impl RpcMessage {
         }
     }
 
+    /// Who to answer about a blob that does not decode as a call (see [`Self::from_blob`]):
+    /// its id (text, or a number as text), API, procedure (`?` when unreadable) and return
+    /// path, with no arguments; `None` unless the blob is a JSON object whose `metadata`
+    /// has an id, a text `api_name` and a text `return_path`. So a call with bad
+    /// arguments or a stray field can still be answered with an error instead of leaving
+    /// its caller to time out.
+    pub fn salvage(blob: &[u8]) -> Option<RpcMessage> {
+        let value: Value = serde_json::from_slice(blob).ok()?;
+        let metadata = value.get("metadata")?;
+        let text = |name: &str| {
+            metadata
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let id = match metadata.get("id")? {
+            Value::String(id) if !id.is_empty() => id.clone(),
+            Value::Number(id) => id.to_string(),
+            _ => return None,
+        };
+        Some(RpcMessage {
+            id,
+            api_name: text("api_name")?,
+            procedure_name: text("procedure_name").unwrap_or_else(|| "?".to_owned()),
+            return_path: text("return_path")?,
+            kwargs: Kwargs::new(),
+            trace_context: None,
+        })
+    }
+
     fn from_decoded(decoded: BlobIn<RpcMetadata<'_>>) -> Self {
         let trace_context = decoded.trace_context();
         RpcMessage {

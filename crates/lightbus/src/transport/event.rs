@@ -200,6 +200,13 @@ pub trait Settle: Send + Sync {
     /// Copies the entry, as it was stored, to the transport's dead-letter place with
     /// `reason`, then acknowledges it; both or neither.
     fn dead_letter<'a>(&'a self, reason: &'a str) -> BoxFuture<'a, Result<()>>;
+
+    /// How many times the transport has delivered this entry, this delivery included. Redis
+    /// keeps the count in the consumer group (it survives restarts of every process); 1 where
+    /// the transport does not count.
+    fn deliveries(&self) -> u32 {
+        1
+    }
 }
 
 /// One event received from a transport, and the means to settle it.

@@ -101,6 +101,13 @@ pub trait RpcConsumer: Send {
     /// and starts no other. Call it at shutdown so that no call taken off a queue is lost.
     fn finish(&mut self) -> BoxFuture<'_, Result<Vec<RpcMessage>>>;
 
+    /// Calls taken off a queue that did not decode but say who to answer (see
+    /// [`RpcMessage::salvage`]), each with why it was refused; the worker answers each with
+    /// an error result. Taking them empties the list. None by default.
+    fn take_refused(&mut self) -> Vec<(RpcMessage, String)> {
+        Vec::new()
+    }
+
     /// The longest pause between attempts after a failure (Redis:
     /// `rpc_transport.redis.consumption_restart_delay`, as upstream waits that long).
     fn restart_delay(&self) -> Duration {

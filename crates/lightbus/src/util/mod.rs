@@ -37,9 +37,57 @@ pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "a non-text panic payload".to_owned())
 }
 
+/// The most characters of outside text (a payload, a decode error quoting one) a log line
+/// or a dead-letter reason carries.
+pub(crate) const EXCERPT_CHARS: usize = 512;
+
+/// `text` made safe for a log line: control characters escaped (`\n`, `\u{1b}`, …), so
+/// that data from the network cannot forge log lines or drive a terminal, and cut to
+/// [`EXCERPT_CHARS`] characters with a note of the full size, so that a 10 MB payload never
+/// becomes a 10 MB line.
+pub(crate) fn excerpt(text: &str) -> String {
+    escaped(text, text.len())
+}
+
+/// Bytes from the network as [`excerpt`] text: invalid UTF-8 shown as U+FFFD.
+pub(crate) fn excerpt_bytes(bytes: &[u8]) -> String {
+    // Four bytes per character at most: enough to fill an excerpt.
+    let head = &bytes[..bytes.len().min(EXCERPT_CHARS * 4 + 4)];
+    escaped(&String::from_utf8_lossy(head), bytes.len())
+}
+
+fn escaped(text: &str, total_bytes: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(EXCERPT_CHARS + 64));
+    for (shown, c) in text.chars().enumerate() {
+        if shown == EXCERPT_CHARS {
+            out.push_str(&format!("… (cut: {total_bytes} bytes in all)"));
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excerpts_are_escaped_and_capped() {
+        assert_eq!(excerpt("plain"), "plain");
+        assert_eq!(excerpt("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
+        let big = "x".repeat(10 * 1024 * 1024);
+        let cut = excerpt(&big);
+        assert!(cut.len() < EXCERPT_CHARS + 64, "{}", cut.len());
+        assert!(cut.ends_with(&format!("(cut: {} bytes in all)", big.len())));
+        assert_eq!(excerpt_bytes(b"\xff\x00ok"), "\u{fffd}\\u{0}ok");
+        let cut = excerpt_bytes(&vec![b'y'; 5_000_000]);
+        assert!(cut.len() < EXCERPT_CHARS + 64, "{}", cut.len());
+    }
 
     #[test]
     fn panic_payloads_become_text() {

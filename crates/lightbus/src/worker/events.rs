@@ -12,7 +12,16 @@
 //! | success | acknowledged |
 //! | error or panic, [`OnError::Shutdown`] | left unacknowledged; the worker stops with [`Error::ListenerFailed`] |
 //! | error or panic, [`OnError::AckAndLog`] | logged, acknowledged |
+//! | error or panic on delivery `max_deliveries` (either policy) | copied to the dead-letter stream with the failure and the count, acknowledged |
 //! | parameters do not fit the listener's event type, or break the event's schema | copied to the dead-letter stream, acknowledged |
+//!
+//! **Poison events**: the transport counts deliveries (Redis: the consumer group's counter,
+//! which survives restarts), so an event whose handler keeps failing under
+//! [`OnError::Shutdown`] stops the worker at most `max_deliveries - 1` times; its next
+//! delivery, if it fails too, is dead-lettered and the listener moves on. Deliveries after
+//! the second wait before the handler runs (1 s, doubling per delivery, at most 30 s; a
+//! stopping worker leaves the event for later rather than wait), so a crash loop is never a
+//! hot loop.
 //!
 //! Guarantees: an event is acknowledged only after its handler finished, so it is never lost
 //! to a crash, a kill or a lost connection (it is delivered again: at least once). Bad data
@@ -42,11 +51,29 @@ use crate::listener::OnError;
 use crate::message::EventMessage;
 use crate::observe::metrics::{self, Outcome};
 use crate::observe::trace;
-use crate::util::{lock, panic_text};
+use crate::util::{excerpt, lock, panic_text};
 use tracing::Instrument;
 
 /// How many settlements may be under way at once per listener.
 const SETTLING_AT_ONCE: usize = 256;
+
+/// The wait before the third delivery of an event; it doubles with each later one.
+const REDELIVERY_DELAY: Duration = Duration::from_secs(1);
+/// The longest wait before a delivery.
+const MAX_REDELIVERY_DELAY: Duration = Duration::from_secs(30);
+
+/// How long to wait before handling the `deliveries`th delivery of an event: none for the
+/// first two (a first failure may be a fluke, a redelivery after a crash should be prompt),
+/// then [`REDELIVERY_DELAY`] doubling, capped at [`MAX_REDELIVERY_DELAY`].
+fn redelivery_delay(deliveries: u32) -> Duration {
+    if deliveries <= 2 {
+        return Duration::ZERO;
+    }
+    let doublings = (deliveries - 3).min(16);
+    REDELIVERY_DELAY
+        .saturating_mul(1 << doublings)
+        .min(MAX_REDELIVERY_DELAY)
+}
 
 /// The worker's event component: runs every listener of the bus until stopped.
 pub(crate) struct EventListeners {
@@ -70,6 +97,7 @@ impl EventListeners {
             tracing::debug!("no event listeners set up (yet)");
         } else {
             tracing::info!("starting {} event listener(s)", initial.len());
+            warn_if_groups_are_new_per_start(&self.bus, &initial);
         }
         let mut outcome = Ok(());
         for spec in initial {
@@ -130,6 +158,7 @@ impl EventListeners {
             spec: spec.clone(),
             failure: Mutex::new(None),
             failed: CancellationToken::new(),
+            stop: stop.clone(),
         });
         let handle = listeners.spawn(running.run(subscription, stop.clone(), self.drain_timeout));
         names.insert(handle.id(), spec.name.clone());
@@ -144,6 +173,8 @@ struct RunningListener {
     /// Set when a handler failed under [`OnError::Shutdown`].
     failure: Mutex<Option<Error>>,
     failed: CancellationToken,
+    /// Cancelled when the worker stops.
+    stop: CancellationToken,
 }
 
 /// How a handled event is settled.
@@ -160,6 +191,17 @@ struct Handled {
     settlement: Settlement,
     /// The event, kept for the plugins' `after_event_handling` hook (only when plugins run).
     for_plugins: Option<(EventMessage, Option<String>)>,
+}
+
+impl Handled {
+    /// An event not handled (the worker stopped first), left to be delivered again.
+    fn left(settler: Settler) -> Self {
+        Handled {
+            settler,
+            settlement: Settlement::Leave,
+            for_plugins: None,
+        }
+    }
 }
 
 impl RunningListener {
@@ -294,7 +336,27 @@ impl RunningListener {
     async fn handle(&self, delivery: Delivery) -> Handled {
         let spec = &self.spec;
         let (message, settler) = delivery.into_parts();
-        let event = message.canonical_name();
+        let event = excerpt(&message.canonical_name());
+        let deliveries = settler.deliveries();
+        let max_deliveries = spec.max_deliveries.unwrap_or_else(|| {
+            let configured = self.bus.config().api(&message.api_name).max_deliveries;
+            u32::try_from(configured.get()).unwrap_or(u32::MAX)
+        });
+        let delay = redelivery_delay(deliveries);
+        if !delay.is_zero() {
+            tracing::info!(
+                listener = %spec.name,
+                event = %event,
+                "delivery {deliveries} of {event} (stream entry {}; at most {max_deliveries}): \
+                 waiting {delay:?} before handling it again",
+                message.native_id.as_deref().unwrap_or_default()
+            );
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.stop.cancelled() => return Handled::left(settler),
+                () = self.failed.cancelled() => return Handled::left(settler),
+            }
+        }
         let measured =
             metrics::enabled().then(|| (message.api_name.clone(), message.event_name.clone()));
         let id = message.id.clone();
@@ -315,6 +377,12 @@ impl RunningListener {
             Err(error @ Error::Validation(_)) => HandlerOutcome::Rejected(error.to_string()),
             Err(error) => HandlerOutcome::Failed(error.to_string()),
         };
+        // Texts that may quote the event's data go into logs and dead letters: escaped, capped.
+        let outcome = match outcome {
+            HandlerOutcome::Failed(text) => HandlerOutcome::Failed(excerpt(&text)),
+            HandlerOutcome::Rejected(text) => HandlerOutcome::Rejected(excerpt(&text)),
+            handled => handled,
+        };
         let elapsed = started.elapsed();
         if let Some((api, event_name)) = &measured {
             let kind = match &outcome {
@@ -329,6 +397,22 @@ impl RunningListener {
             HandlerOutcome::Failed(text) | HandlerOutcome::Rejected(text) => Some(text.clone()),
         };
         let settlement = match outcome {
+            HandlerOutcome::Failed(failure) if deliveries >= max_deliveries => {
+                tracing::error!(
+                    listener = %spec.name,
+                    event = %event,
+                    id = %id,
+                    native_id = %native_id,
+                    "{} failed on {event} (stream entry {native_id}) for the {deliveries}th \
+                     time (max_deliveries {max_deliveries}): {failure}; moving it to the \
+                     dead-letter stream and carrying on",
+                    spec.name
+                );
+                Settlement::DeadLetter(format!(
+                    "the handler failed on delivery {deliveries} (max_deliveries \
+                     {max_deliveries}): {failure}"
+                ))
+            }
             HandlerOutcome::Handled => {
                 tracing::info!(
                     listener = %spec.name,
@@ -347,8 +431,10 @@ impl RunningListener {
                         event = %event,
                         id = %id,
                         native_id = %native_id,
-                        "{} failed on {event} after {elapsed:.2?}: {failure}; leaving it \
-                         unacknowledged and stopping the worker (on_error: Shutdown)",
+                        "{} failed on {event} after {elapsed:.2?} (delivery {deliveries} of at \
+                         most {max_deliveries}): {failure}; leaving it unacknowledged and \
+                         stopping the worker (on_error: Shutdown); a failure on delivery \
+                         {max_deliveries} dead-letters it",
                         spec.name
                     );
                     // Before anything else is handled: no further event of this listener
@@ -454,6 +540,44 @@ impl RunningListener {
     }
 }
 
+/// Warns, loudly, when listeners run under a service name made up at this start: their
+/// consumer groups are new, so events fired while the process was down are never delivered
+/// to it. Not when the event transport names the groups' service itself (the Redis
+/// transport's `service_name`).
+fn warn_if_groups_are_new_per_start(bus: &Bus, listeners: &[Arc<ListenerSpec>]) {
+    let config = bus.config();
+    if !config.service_name_changes_per_start() {
+        return;
+    }
+    let affected: Vec<&str> = listeners
+        .iter()
+        .filter(|spec| {
+            spec.events.iter().any(|(api, _)| {
+                config
+                    .api(api)
+                    .event_transport
+                    .redis()
+                    .is_none_or(|redis| redis.service_name.is_none())
+            })
+        })
+        .map(|spec| spec.name.as_str())
+        .collect();
+    if affected.is_empty() {
+        return;
+    }
+    let service = &config.service_name;
+    tracing::warn!(
+        "⚠ EVENTS WILL BE LOST: listener(s) {} run under the service name `{service}`, made \
+         up at this start (service name `{}`). Their consumer groups (`{service}-<listener>`) \
+         are new at every start, so events fired while this process is down are never \
+         delivered to it, and the old groups stay in Redis. Give the service a fixed name: \
+         `--service-name NAME`, LIGHTBUS_SERVICE_NAME=NAME, `service_name: NAME` in the \
+         configuration, or Bus::builder().service_name(\"NAME\").",
+        affected.join(", "),
+        config.service_name_template()
+    );
+}
+
 /// Calls the handler, turning a panic (while creating or polling its future) into a failure.
 async fn invoke(spec: &ListenerSpec, message: EventMessage) -> HandlerOutcome {
     let call = std::panic::catch_unwind(AssertUnwindSafe(|| (spec.handler)(message)));
@@ -472,4 +596,16 @@ async fn invoke(spec: &ListenerSpec, message: EventMessage) -> HandlerOutcome {
 /// An unbounded receiver as a stream.
 fn tokio_stream_of<T>(mut receiver: mpsc::UnboundedReceiver<T>) -> impl futures::Stream<Item = T> {
     futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redeliveries_wait_longer_each_time_up_to_a_cap() {
+        let waits: Vec<u64> = (1..=9).map(|n| redelivery_delay(n).as_secs()).collect();
+        assert_eq!(waits, [0, 0, 1, 2, 4, 8, 16, 30, 30]);
+        assert_eq!(redelivery_delay(u32::MAX), MAX_REDELIVERY_DELAY);
+    }
 }

@@ -29,7 +29,7 @@ use crate::message::{ResultMessage, RpcMessage};
 use crate::observe::metrics::{self, Outcome};
 use crate::observe::trace;
 use crate::transport::{interrupt_until, RpcTransport};
-use crate::util::{panic_text, retry_transient, Backoff};
+use crate::util::{excerpt, panic_text, retry_transient, Backoff};
 use tracing::Instrument;
 
 /// How long one blocking pop waits: long, so that an idle worker sends few commands. A
@@ -171,6 +171,9 @@ impl RpcServer {
                     }
                 }
             };
+            for (call, reason) in consumer.take_refused() {
+                self.refuse(call, reason, &apis);
+            }
             if !self.start_all(calls, &apis).await || stop.is_cancelled() {
                 break;
             }
@@ -207,6 +210,33 @@ impl RpcServer {
             self.in_flight.spawn(execution.instrument(span));
         }
         true
+    }
+
+    /// Answers a call that could not be decoded with an `invalid_call` failure, unexecuted,
+    /// in the background.
+    fn refuse(&self, call: RpcMessage, reason: String, apis: &Arc<Apis>) {
+        let Some(transports) = apis.get(&call.api_name).cloned() else {
+            tracing::warn!(
+                rpc = %excerpt(&call.canonical_name()),
+                "an undecodable call to an API this worker does not serve; dropped"
+            );
+            return;
+        };
+        let failure = RpcFailure::new(format!(
+            "the worker could not decode the call, so it did not run it: {reason}"
+        ))
+        .with_code(codes::INVALID_CALL);
+        let result = ResultMessage::answering(&call, Err(failure));
+        self.in_flight.spawn(async move {
+            if let Err(error) =
+                retry_transient(|| transports.result.send_result(&call, &result)).await
+            {
+                tracing::error!(
+                    rpc = %excerpt(&call.canonical_name()),
+                    "cannot answer an undecodable call: {error}"
+                );
+            }
+        });
     }
 
     /// Runs and answers one (claimed) call.
@@ -246,7 +276,7 @@ impl RpcServer {
                 rpc = %name,
                 id = %call.id,
                 "{name}() failed in {elapsed:.2?}: {}",
-                failure.message
+                excerpt(&failure.message)
             ),
         }
         let result = ResultMessage::answering(&call, outcome);
@@ -325,7 +355,7 @@ impl RpcServer {
             .map_err(|error| {
                 let code = match direction {
                     Direction::Outgoing => {
-                        tracing::error!(rpc = %call.canonical_name(), id = %call.id, "{error}");
+                        tracing::error!(rpc = %excerpt(&call.canonical_name()), id = %excerpt(&call.id), "{}", excerpt(&error.to_string()));
                         codes::INVALID_RESULT
                     }
                     Direction::Incoming => codes::INVALID_ARGUMENTS,

@@ -1,7 +1,11 @@
 //! RPC results over Redis lists.
 //!
-//! A call's `return_path` is `redis+key://<key>`; the worker answers with
-//! `LPUSH <key> <blob>` and `EXPIRE <key> {result_ttl}` in one pipeline.
+//! A call's `return_path` is `redis+key://<key>`; the worker answers with `LPUSH <key>
+//! <blob>` and `EXPIRE <key> {result_ttl}` as one atomic step (the [`PUSH_RESULT`] script,
+//! run with `EVALSHA`), which does nothing if `<key>` holds anything but a list. A return
+//! path naming one of the bus's own keys (see [`refused_result_key`]) is refused before
+//! that. So a malformed or hostile call can only ever write a result list: it cannot put
+//! an expiry on, or otherwise harm, a stream, a queue or the schemas.
 //!
 //! Callers in this crate use one result key per process and server,
 //! `lightbus:result:{uuid}`, watched by a single listener task that pops results in batches
@@ -17,14 +21,51 @@ use futures::FutureExt;
 use tokio::sync::oneshot;
 
 use super::{ListPop, RedisServer};
+use crate::api::{codes, RpcFailure};
 use crate::config::RedisResultConfig;
-use crate::error::{DecodeError, Result};
+use crate::error::{DecodeError, Error, Result};
 use crate::message::{ResultMessage, RpcMessage};
 use crate::transport::{PendingResult, ResultTransport};
-use crate::util::{lock, Backoff};
+use crate::util::{excerpt, lock, Backoff};
 
 /// The scheme of return paths this transport understands.
 pub const RETURN_PATH_SCHEME: &str = "redis+key://";
+
+/// Pushes a result and sets its key's expiry, atomically; does nothing (returns 0) if the
+/// key exists and is not a list. `KEYS[1]`: the result key; `ARGV`: the blob, the TTL in
+/// seconds.
+pub const PUSH_RESULT: &str = r"
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind ~= 'none' and kind ~= 'list' then
+  return 0
+end
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+";
+
+static PUSH_RESULT_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(PUSH_RESULT));
+
+/// Why `key` may not receive results, if it is one of the bus's own keys: an RPC queue
+/// (`*:rpc_queue`), an event or dead-letter stream (`*:stream`, `*:stream:dead`), a schema
+/// (`schema:*`, `schemas`) or a call's expiry key (`rpc_expiry_key:*`). Result keys are
+/// `{api}.{procedure}:result:{call id}` (Python callers) or `lightbus:result:{uuid}` (ours).
+pub fn refused_result_key(key: &str) -> Option<&'static str> {
+    if key.is_empty() {
+        Some("it is empty")
+    } else if key.ends_with(":rpc_queue") {
+        Some("it names an RPC queue")
+    } else if key.ends_with(":stream") || key.ends_with(":stream:dead") {
+        Some("it names an event stream")
+    } else if key == "schemas" || key.starts_with("schema:") {
+        Some("it names a stored schema")
+    } else if key.starts_with("rpc_expiry_key:") {
+        Some("it names a call's expiry key")
+    } else {
+        None
+    }
+}
 
 /// How long the result listener's pop waits, in seconds.
 const RESULT_WAIT_SECONDS: u64 = 5;
@@ -76,6 +117,7 @@ impl RedisResultTransport {
             self.server.clone(),
             self.result_key.clone(),
             Arc::downgrade(&self.waiters),
+            self.config.max_message_bytes.get(),
         ));
         *listener = Some(task);
     }
@@ -132,22 +174,52 @@ impl ResultTransport for RedisResultTransport {
                 .ok_or_else(|| DecodeError {
                     kind: "RPC call",
                     reason: format!(
-                        "call {} to {} has return path {:?}, which is not \
-                         `{RETURN_PATH_SCHEME}<key>`",
-                        call.id,
-                        call.canonical_name(),
-                        call.return_path
+                        "call {} to {} has return path {}, which is not \
+                         `{RETURN_PATH_SCHEME}<key>`; its result is dropped",
+                        excerpt(&call.id),
+                        excerpt(&call.canonical_name()),
+                        excerpt(&format!("{:?}", call.return_path)),
                     ),
                 })?;
+            let refuse = |why: String| DecodeError {
+                kind: "RPC call",
+                reason: format!(
+                    "call {} to {} has return path {}: {why}; refusing to write its result \
+                     there (the caller must use a `{RETURN_PATH_SCHEME}<key>` result key)",
+                    excerpt(&call.id),
+                    excerpt(&call.canonical_name()),
+                    excerpt(&format!("{:?}", call.return_path)),
+                ),
+            };
+            if let Some(why) = refused_result_key(key) {
+                return Err(refuse(why.to_owned()).into());
+            }
+            let mut blob = result.to_blob();
+            let limit = self.config.max_message_bytes.get();
+            if blob.len() > limit {
+                let error = Error::MessageTooLarge {
+                    what: "RPC result",
+                    member: call.canonical_name(),
+                    size: blob.len(),
+                    limit,
+                    setting: "result_transport.redis.max_message_bytes",
+                };
+                tracing::error!(id = %excerpt(&call.id), "{error}; answering with that error");
+                let failure = RpcFailure::new(error.to_string()).with_code(codes::RESULT_TOO_LARGE);
+                blob = ResultMessage::answering(call, Err(failure)).to_blob();
+            }
             let mut connection = self.server.shared().await?;
-            redis::pipe()
-                .lpush(key, result.to_blob())
-                .ignore()
-                .expire(key, self.config.result_ttl.secs() as i64)
-                .ignore()
-                .exec_async(&mut connection)
+            let pushed: i64 = PUSH_RESULT_SCRIPT
+                .key(key)
+                .arg(blob)
+                .arg(self.config.result_ttl.secs())
+                .invoke_async(&mut connection)
                 .await
-                .map_err(|e| self.server.error(e))
+                .map_err(|e| self.server.error(e))?;
+            if pushed == 0 {
+                return Err(refuse("that key holds something other than a list".into()).into());
+            }
+            Ok(())
         }
         .boxed()
     }
@@ -160,7 +232,12 @@ impl ResultTransport for RedisResultTransport {
 /// The listener task: pops batches of results from this process's key and wakes each
 /// waiting call. Survives Redis restarts (reconnects with backoff); ends when the transport
 /// is dropped.
-async fn listen_for_results(server: Arc<RedisServer>, key: String, waiters: Weak<Waiters>) {
+async fn listen_for_results(
+    server: Arc<RedisServer>,
+    key: String,
+    waiters: Weak<Waiters>,
+    max_message_bytes: usize,
+) {
     let mut backoff = Backoff::new(Duration::from_secs(5));
     let mut connection = None;
     loop {
@@ -213,8 +290,29 @@ async fn listen_for_results(server: Arc<RedisServer>, key: String, waiters: Weak
             return;
         };
         for blob in blobs {
+            let oversized = blob.len() > max_message_bytes;
             match ResultMessage::from_blob(&blob) {
-                Ok(result) => {
+                Ok(mut result) => {
+                    if oversized {
+                        // Already in memory: the caller gets a failure naming the limit
+                        // rather than a timeout, and the value is dropped here.
+                        tracing::error!(
+                            call = %excerpt(&result.rpc_message_id),
+                            "an RPC result of {} bytes is above the limit of \
+                             {max_message_bytes} bytes \
+                             (result_transport.redis.max_message_bytes): failing its call",
+                            blob.len()
+                        );
+                        let failure = RpcFailure::new(format!(
+                            "the result is {} bytes, above this caller's limit of \
+                             {max_message_bytes} bytes \
+                             (result_transport.redis.max_message_bytes): return a reference to \
+                             large data instead, or raise the limit",
+                            blob.len()
+                        ))
+                        .with_code(codes::RESULT_TOO_LARGE);
+                        result.outcome = Err(failure);
+                    }
                     let waiter = lock(&waiters).remove(&result.rpc_message_id);
                     match waiter {
                         Some(waiter) => {
@@ -226,8 +324,39 @@ async fn listen_for_results(server: Arc<RedisServer>, key: String, waiters: Weak
                         ),
                     }
                 }
-                Err(error) => tracing::error!("ignoring an undecodable RPC result: {error}"),
+                Err(error) => tracing::error!(
+                    "ignoring an undecodable RPC result of {} bytes: {}",
+                    blob.len(),
+                    excerpt(&error.to_string())
+                ),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_result_keys_receive_results() {
+        for key in [
+            "auth.check:result:4f9a",
+            "lightbus:result:0123456789abcdef0123456789abcdef",
+        ] {
+            assert_eq!(refused_result_key(key), None, "{key}");
+        }
+        for key in [
+            "",
+            "auth:rpc_queue",
+            "auth.*:stream",
+            "auth.user_registered:stream",
+            "auth.*:stream:dead",
+            "schemas",
+            "schema:auth",
+            "rpc_expiry_key:4f9a",
+        ] {
+            assert!(refused_result_key(key).is_some(), "{key}");
         }
     }
 }

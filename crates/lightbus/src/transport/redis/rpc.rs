@@ -24,7 +24,7 @@ use crate::config::RedisRpcConfig;
 use crate::error::{Error, Result};
 use crate::message::RpcMessage;
 use crate::transport::{Interrupt, RpcConsumer, RpcTransport};
-use crate::util::retry_transient;
+use crate::util::{excerpt, excerpt_bytes, retry_transient};
 
 /// The Redis list holding an API's pending calls.
 pub fn queue_key(api_name: &str) -> String {
@@ -64,12 +64,23 @@ impl RpcTransport for RedisRpcTransport {
         expire_after: Duration,
     ) -> BoxFuture<'a, Result<()>> {
         async move {
+            let blob = call.to_blob();
+            let limit = self.config.max_message_bytes.get();
+            if blob.len() > limit {
+                return Err(Error::MessageTooLarge {
+                    what: "RPC call",
+                    member: call.canonical_name(),
+                    size: blob.len(),
+                    limit,
+                    setting: "rpc_transport.redis.max_message_bytes",
+                });
+            }
             let mut connection = self.server.shared().await?;
             let expiry = expiry_key(&call.id);
             // EXPIRE takes whole seconds; round up so a call never expires early.
             let seconds = expire_after.as_secs_f64().ceil().max(1.0) as i64;
             redis::pipe()
-                .rpush(queue_key(&call.api_name), call.to_blob())
+                .rpush(queue_key(&call.api_name), blob)
                 .ignore()
                 .set(&expiry, 1)
                 .ignore()
@@ -88,6 +99,8 @@ impl RpcTransport for RedisRpcTransport {
             queues: apis.iter().map(|api| queue_key(api)).collect(),
             batch_size: self.config.batch_size.get(),
             restart_delay: self.config.consumption_restart_delay.get(),
+            max_message_bytes: self.config.max_message_bytes.get(),
+            refused: Vec::new(),
             rotation: 0,
             drain_steps: 1,
             unblock: Unblock::new(self.server.clone()),
@@ -164,6 +177,10 @@ struct RedisRpcConsumer {
     queues: Vec<String>,
     batch_size: usize,
     restart_delay: Duration,
+    /// Larger calls are dropped unread.
+    max_message_bytes: usize,
+    /// Undecodable calls that can still be answered, until the worker takes them.
+    refused: Vec<(RpcMessage, String)>,
     /// Where the next pop starts in `queues`: it moves on by one each pop, so that a busy
     /// queue never starves the ones after it (`BLMPOP` takes from the first non-empty key).
     rotation: usize,
@@ -357,12 +374,33 @@ impl RedisRpcConsumer {
         let mut calls = Vec::new();
         for (queue, blobs) in queues {
             for blob in blobs {
+                if blob.len() > self.max_message_bytes {
+                    tracing::error!(
+                        queue = %queue,
+                        "dropping an RPC call of {} bytes, above the limit of {} bytes \
+                         (rpc_transport.redis.max_message_bytes); it starts: {}",
+                        blob.len(),
+                        self.max_message_bytes,
+                        excerpt_bytes(&blob[..blob.len().min(200)])
+                    );
+                    continue;
+                }
                 match RpcMessage::from_blob(&blob) {
                     Ok(call) => calls.push(call),
-                    Err(error) => tracing::error!(
-                        queue = %queue,
-                        "dropping an undecodable RPC call: {error}"
-                    ),
+                    Err(error) => {
+                        let reason = excerpt(&error.to_string());
+                        let answerable = RpcMessage::salvage(&blob);
+                        tracing::error!(
+                            queue = %queue,
+                            "{} an undecodable RPC call of {} bytes: {reason}; it starts: {}",
+                            if answerable.is_some() { "answering with an error" } else { "dropping" },
+                            blob.len(),
+                            excerpt_bytes(&blob[..blob.len().min(200)])
+                        );
+                        if let Some(call) = answerable {
+                            self.refused.push((call, reason));
+                        }
+                    }
                 }
             }
         }
@@ -530,6 +568,10 @@ impl RpcConsumer for RedisRpcConsumer {
 
     fn interrupt(&self) -> Option<Interrupt> {
         Some(self.unblock.interrupt())
+    }
+
+    fn take_refused(&mut self) -> Vec<(RpcMessage, String)> {
+        std::mem::take(&mut self.refused)
     }
 
     fn finish(&mut self) -> BoxFuture<'_, Result<Vec<RpcMessage>>> {

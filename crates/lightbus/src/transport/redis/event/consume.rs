@@ -17,12 +17,14 @@ use redis::Value;
 
 use super::reclaim::Reclaim;
 use super::reply::{self, RawEntry};
-use super::{add_max_length, dead_letter_key, group_name, stream_key};
+use super::settle::{dead_letter, RedisSettle};
+use super::{dead_letter_key, group_name, stream_key};
 use crate::config::{Count, RedisEventConfig, Seconds};
 use crate::error::{DecodeError, Error, Operation, Result};
 use crate::message::EventMessage;
 use crate::transport::redis::{RedisServer, Unblock};
-use crate::transport::{ConsumeRequest, EventConsumer, Interrupt, Received, Settle};
+use crate::transport::{ConsumeRequest, EventConsumer, Interrupt, Received};
+use crate::util::excerpt;
 
 /// How long one blocking read waits for new entries. Long, so that an idle listener sends
 /// few commands (one read per this period); a subscription that closes cuts the wait short
@@ -52,6 +54,8 @@ pub(super) struct GroupSpec {
     pub(super) consumer_ttl: Duration,
     pub(super) max_stream_length: Option<usize>,
     pub(super) restart_delay: Duration,
+    /// Larger entries are dead-lettered unhandled.
+    pub(super) max_message_bytes: usize,
 }
 
 impl GroupSpec {
@@ -86,6 +90,7 @@ impl GroupSpec {
             consumer_ttl: Duration::from_secs(config.consumer_ttl),
             max_stream_length: config.max_stream_length.map(Count::get),
             restart_delay: config.consumption_restart_delay.get(),
+            max_message_bytes: config.max_message_bytes.get(),
         }
     }
 
@@ -330,7 +335,7 @@ impl RedisEventConsumer {
                 if entries.len() == 1 { "y" } else { "ies" },
                 spec.consumer
             );
-            deliveries.extend(self.sort(&mut connection, &stream, entries).await?);
+            deliveries.extend(self.sort(&mut connection, &stream, entries, false).await?);
         }
         Ok(any.then_some(deliveries))
     }
@@ -385,7 +390,7 @@ impl RedisEventConsumer {
                 let last = last.id.clone();
                 self.advance_resume(&stream, &last);
             }
-            deliveries.extend(self.sort(&mut shared, &stream, entries).await?);
+            deliveries.extend(self.sort(&mut shared, &stream, entries, true).await?);
         }
         Ok(deliveries)
     }
@@ -393,13 +398,20 @@ impl RedisEventConsumer {
     /// Turns entries read from `stream` into deliveries. Deleted entries, noops and events
     /// the listener does not want are acknowledged here; undecodable entries are
     /// dead-lettered here. Either failing is an error (the entries stay pending and come
-    /// back after the restart that follows).
+    /// back after the restart that follows). `fresh`: the entries were read with `>`, so
+    /// this is their first delivery; otherwise the group's delivery counts are looked up.
     pub(super) async fn sort(
         &self,
         connection: &mut ConnectionManager,
         stream: &str,
         entries: Vec<RawEntry>,
+        fresh: bool,
     ) -> Result<Vec<Received>> {
+        let counts = if fresh {
+            HashMap::new()
+        } else {
+            self.delivery_counts(connection, stream, &entries).await?
+        };
         let mut deliveries = Vec::with_capacity(entries.len());
         let mut skipped: Vec<String> = Vec::new();
         for RawEntry { id, fields } in entries {
@@ -408,7 +420,28 @@ impl RedisEventConsumer {
                 skipped.push(id);
                 continue;
             };
-            match EventMessage::from_fields(&id, fields.iter().map(|(k, v)| (k, v))) {
+            let size: usize = fields.iter().map(|(k, v)| k.len() + v.len()).sum();
+            let decoded = match EventMessage::from_fields(&id, fields.iter().map(|(k, v)| (k, v))) {
+                Ok(Some(message)) if size > self.spec.max_message_bytes => {
+                    if !self.spec.wants(&message) {
+                        skipped.push(id);
+                        continue;
+                    }
+                    Err(DecodeError {
+                        kind: "event",
+                        reason: Error::MessageTooLarge {
+                            what: "event",
+                            member: message.canonical_name(),
+                            size,
+                            limit: self.spec.max_message_bytes,
+                            setting: "event_transport.redis.max_message_bytes",
+                        }
+                        .to_string(),
+                    })
+                }
+                other => other,
+            };
+            match decoded {
                 Ok(None) => skipped.push(id),
                 Ok(Some(mut message)) => {
                     if !self.spec.wants(&message) {
@@ -420,21 +453,23 @@ impl RedisEventConsumer {
                         server: self.server.clone(),
                         spec: self.spec.clone(),
                         stream: stream.to_owned(),
+                        deliveries: counts.get(&id).copied().unwrap_or(1),
                         id,
                         fields,
                     };
                     deliveries.push(Received::new(message, Box::new(settle)));
                 }
                 Err(error) => {
+                    let reason = excerpt(&error.to_string());
                     tracing::error!(
                         listener = %self.spec.listener,
                         %stream,
                         %id,
-                        "undecodable stream entry {id} on `{stream}`: {error}; moving it to `{}`",
+                        "undecodable stream entry {id} on `{stream}`: {reason}; moving it to `{}`",
                         dead_letter_key(stream)
                     );
-                    let reason = error.to_string();
-                    dead_letter(connection, &self.spec, stream, &id, &fields, &reason)
+                    let count = counts.get(&id).copied().unwrap_or(1);
+                    dead_letter(connection, &self.spec, stream, &id, &fields, &reason, count)
                         .await
                         .map_err(|e| self.server.error(e))?;
                 }
@@ -450,6 +485,34 @@ impl RedisEventConsumer {
                 .map_err(|e| self.server.error(e))?;
         }
         Ok(deliveries)
+    }
+
+    /// The group's delivery counter of each of `entries` (all pending under this consumer,
+    /// just read again or claimed): one `XPENDING … <first> <last> <n> <consumer>`.
+    async fn delivery_counts(
+        &self,
+        connection: &mut ConnectionManager,
+        stream: &str,
+        entries: &[RawEntry],
+    ) -> Result<HashMap<String, u32>> {
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            return Ok(HashMap::new());
+        };
+        let reply: Value = redis::cmd("XPENDING")
+            .arg(stream)
+            .arg(&self.spec.group)
+            .arg(&first.id)
+            .arg(&last.id)
+            .arg(entries.len())
+            .arg(&self.spec.consumer)
+            .query_async(connection)
+            .await
+            .map_err(|e| self.server.error(e))?;
+        let pending = reply::pending(reply).map_err(|e| self.bad_reply("XPENDING", e))?;
+        Ok(pending
+            .into_iter()
+            .map(|entry| (entry.id, entry.deliveries))
+            .collect())
     }
 
     pub(super) fn bad_reply(&self, command: &str, problem: String) -> Error {
@@ -496,86 +559,6 @@ impl EventConsumer for RedisEventConsumer {
             self.spec.consumer,
             self.spec.streams.join(", ")
         )
-    }
-}
-
-/// Copies an entry to the dead-letter stream and acknowledges it, in one transaction.
-async fn dead_letter(
-    connection: &mut ConnectionManager,
-    spec: &GroupSpec,
-    stream: &str,
-    id: &str,
-    fields: &[(Vec<u8>, Vec<u8>)],
-    reason: &str,
-) -> redis::RedisResult<()> {
-    let mut add = redis::cmd("XADD");
-    add.arg(dead_letter_key(stream));
-    add_max_length(&mut add, spec.max_stream_length);
-    add.arg("*");
-    for (key, value) in fields {
-        add.arg(key).arg(value);
-    }
-    add.arg("error")
-        .arg(reason)
-        .arg("original_id")
-        .arg(id)
-        .arg("consumer_group")
-        .arg(&spec.group);
-    let mut acknowledge = redis::cmd("XACK");
-    acknowledge.arg(stream).arg(&spec.group).arg(id);
-    redis::pipe()
-        .atomic()
-        .add_command(add)
-        .ignore()
-        .add_command(acknowledge)
-        .ignore()
-        .exec_async(connection)
-        .await?;
-    crate::observe::metrics::event_dead_lettered(stream, &spec.group);
-    Ok(())
-}
-
-/// Settles one delivered entry: `XACK`, or a copy to the dead-letter stream.
-struct RedisSettle {
-    server: Arc<RedisServer>,
-    spec: Arc<GroupSpec>,
-    stream: String,
-    id: String,
-    /// The entry's fields as stored, for an exact dead-letter copy.
-    fields: Vec<(Vec<u8>, Vec<u8>)>,
-}
-
-impl Settle for RedisSettle {
-    fn ack(&self) -> BoxFuture<'_, Result<()>> {
-        async move {
-            let mut connection = self.server.shared().await?;
-            let _: Value = redis::cmd("XACK")
-                .arg(&self.stream)
-                .arg(&self.spec.group)
-                .arg(&self.id)
-                .query_async(&mut connection)
-                .await
-                .map_err(|e| self.server.error(e))?;
-            Ok(())
-        }
-        .boxed()
-    }
-
-    fn dead_letter<'a>(&'a self, reason: &'a str) -> BoxFuture<'a, Result<()>> {
-        async move {
-            let mut connection = self.server.shared().await?;
-            dead_letter(
-                &mut connection,
-                &self.spec,
-                &self.stream,
-                &self.id,
-                &self.fields,
-                reason,
-            )
-            .await
-            .map_err(|e| self.server.error(e))
-        }
-        .boxed()
     }
 }
 

@@ -30,6 +30,7 @@
 mod consume;
 mod reclaim;
 mod reply;
+mod settle;
 
 use std::sync::Arc;
 
@@ -145,6 +146,16 @@ impl EventTransport for RedisEventTransport {
             // (`XADD <stream> MAXLEN ~ <n> *`), whose text other than the stream fits in 32
             // bytes.
             let text: usize = fields.iter().map(|(f, v)| f.len() + v.len()).sum();
+            let limit = self.config.max_message_bytes.get();
+            if text > limit {
+                return Err(crate::error::Error::MessageTooLarge {
+                    what: "event",
+                    member: event.canonical_name(),
+                    size: text,
+                    limit,
+                    setting: "event_transport.redis.max_message_bytes",
+                });
+            }
             let mut command =
                 redis::Cmd::with_capacity(6 + 2 * fields.len(), 32 + stream.len() + text);
             command.arg("XADD").arg(&stream);

@@ -99,7 +99,7 @@ impl RedisEventConsumer {
                 .await
                 .map_err(|e| self.server.error(e))?;
             let entries = reply::entries(claimed).map_err(|e| self.bad_reply("XCLAIM", e))?;
-            let deliveries = self.sort(&mut connection, &stream, entries).await?;
+            let deliveries = self.sort(&mut connection, &stream, entries, false).await?;
             if !deliveries.is_empty() {
                 return Ok(deliveries);
             }

@@ -24,6 +24,8 @@ pub(super) struct PendingEntry {
     pub(super) id: String,
     pub(super) consumer: String,
     pub(super) idle: Duration,
+    /// How many times the entry was delivered (the group's counter).
+    pub(super) deliveries: u32,
 }
 
 /// One record of `XINFO GROUPS` or `XINFO CONSUMERS`: its fields by name.
@@ -177,16 +179,20 @@ pub(super) fn pending(reply: Value) -> Parsed<Vec<PendingEntry>> {
                 return Err(format!("expected a pending entry, got {}", describe(&item)));
             };
             match parts.as_slice() {
-                [id, consumer, idle, _deliveries] => {
+                [id, consumer, idle, deliveries] => {
                     let id = text(id);
                     let consumer = text(consumer);
                     let idle = int(idle).and_then(|ms| u64::try_from(ms).ok());
-                    match (id, consumer, idle) {
-                        (Some(id), Some(consumer), Some(idle)) => Ok(PendingEntry {
-                            id,
-                            consumer,
-                            idle: Duration::from_millis(idle),
-                        }),
+                    let deliveries = int(deliveries).and_then(|n| u32::try_from(n).ok());
+                    match (id, consumer, idle, deliveries) {
+                        (Some(id), Some(consumer), Some(idle), Some(deliveries)) => {
+                            Ok(PendingEntry {
+                                id,
+                                consumer,
+                                idle: Duration::from_millis(idle),
+                                deliveries,
+                            })
+                        }
                         _ => Err(format!("malformed pending entry {}", describe(&item))),
                     }
                 }
@@ -334,6 +340,7 @@ mod tests {
                 id: "5-0".into(),
                 consumer: "worker-1".into(),
                 idle: Duration::from_secs(61),
+                deliveries: 2,
             }]
         );
         let info = Value::Array(vec![Value::Array(vec![
