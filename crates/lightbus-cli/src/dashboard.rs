@@ -120,8 +120,8 @@ pub async fn run(bus: Bus, args: DashboardArgs) -> crate::Result<()> {
     });
     tokio::spawn(sample_forever(
         Sampler {
+            servers: RedisServers::new(bus.config().tls()),
             bus,
-            servers: RedisServers::default(),
             last: None,
             metrics_cursor: None,
             calls: HashMap::new(),

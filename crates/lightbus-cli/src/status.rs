@@ -112,7 +112,7 @@ pub struct StreamStatus {
 
 /// Runs `status`.
 pub async fn run(bus: Bus, args: StatusArgs) -> lightbus::Result<()> {
-    let status = collect(&bus, &RedisServers::default()).await?;
+    let status = collect(&bus, &RedisServers::new(bus.config().tls())).await?;
     if args.json {
         println!(
             "{}",

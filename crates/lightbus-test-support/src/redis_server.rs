@@ -1,10 +1,13 @@
-//! [`TestRedis`]: a private `redis-server` per test, and [`TestConfig`]: configuration files
-//! pointing a bus (Rust or the Python peer) at it.
+//! [`TestRedis`]: a private `redis-server` per test (plain, with TLS, or with extra
+//! settings such as ACL users), and [`TestConfig`]: configuration files pointing a bus (Rust
+//! or the Python peer) at it.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::tls::TestCertificates;
 
 /// A private `redis-server` for one test, listening on 127.0.0.1 on a free port.
 #[derive(Debug)]
@@ -12,16 +15,42 @@ pub struct TestRedis {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// With TLS: the certificates, and the server listens only for TLS.
+    tls: Option<TestCertificates>,
+    /// More settings for `redis-server`, as command-line options.
+    args: Vec<String>,
 }
 
 impl TestRedis {
     /// Starts a fresh server (no persistence) and waits until it answers `PING`.
     pub fn start() -> TestRedis {
+        TestRedis::start_with(false, &[])
+    }
+
+    /// Starts a server that accepts only TLS connections (`--port 0 --tls-port P`), with
+    /// certificates made now (see [`TestCertificates`]), requiring a client certificate
+    /// signed by the same CA. Its [`url`](Self::url) is `rediss://127.0.0.1:P/0`.
+    pub fn start_tls() -> TestRedis {
+        TestRedis::start_with(true, &[])
+    }
+
+    /// Starts a server with more settings, as `redis-server` command-line options, e.g.
+    /// `["--user", "app", "on", ">secret", "~*", "&*", "+@all"]` for an ACL user. The
+    /// `default` user stays open, so [`connection`](Self::connection) still works.
+    pub fn start_with_args(args: &[&str]) -> TestRedis {
+        TestRedis::start_with(false, args)
+    }
+
+    fn start_with(tls: bool, args: &[&str]) -> TestRedis {
         for _ in 0..10 {
+            let dir = tempfile::tempdir().expect("create a temporary directory for redis-server");
+            let tls = tls.then(|| TestCertificates::create(dir.path()));
             let mut redis = TestRedis {
                 port: free_port(),
-                dir: tempfile::tempdir().expect("create a temporary directory for redis-server"),
+                dir,
                 child: None,
+                tls,
+                args: args.iter().map(|arg| (*arg).to_owned()).collect(),
             };
             if redis.spawn() {
                 return redis;
@@ -30,10 +59,28 @@ impl TestRedis {
         panic!("could not start redis-server on a free port after 10 attempts");
     }
 
+    /// The certificates of a server started with [`start_tls`](Self::start_tls).
+    pub fn certificates(&self) -> Option<&TestCertificates> {
+        self.tls.as_ref()
+    }
+
     /// Spawns the server on `self.port`; true once it answers.
     fn spawn(&mut self) -> bool {
-        let child = Command::new(redis_server_binary())
-            .args(["--port", &self.port.to_string()])
+        let mut command = Command::new(redis_server_binary());
+        match &self.tls {
+            None => command.args(["--port", &self.port.to_string()]),
+            Some(tls) => command
+                .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(&tls.server_cert)
+                .arg("--tls-key-file")
+                .arg(&tls.server_key)
+                .arg("--tls-ca-cert-file")
+                .arg(&tls.ca)
+                .args(["--tls-auth-clients", "yes"]),
+        };
+        let child = command
+            .args(&self.args)
             .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .args(["--dir", &self.dir.path().display().to_string()])
@@ -62,15 +109,47 @@ impl TestRedis {
     }
 
     fn ping(&self) -> bool {
-        redis::Client::open(self.url())
+        self.client()
             .and_then(|client| client.get_connection_with_timeout(Duration::from_millis(200)))
             .and_then(|mut conn| redis::cmd("PING").query::<String>(&mut conn))
             .is_ok()
     }
 
-    /// The server's URL, e.g. `redis://127.0.0.1:41234/0`.
+    /// A client of the `default` user (with the test's client certificate under TLS).
+    fn client(&self) -> redis::RedisResult<redis::Client> {
+        match &self.tls {
+            None => redis::Client::open(self.url()),
+            Some(tls) => {
+                let read = |path: &PathBuf| std::fs::read(path).expect("read a test certificate");
+                redis::Client::build_with_tls(
+                    self.url(),
+                    redis::TlsCertificates {
+                        client_tls: Some(redis::ClientTlsConfig {
+                            client_cert: read(&tls.client_cert),
+                            client_key: read(&tls.client_key),
+                        }),
+                        root_cert: Some(read(&tls.ca)),
+                    },
+                )
+            }
+        }
+    }
+
+    /// The server's URL, e.g. `redis://127.0.0.1:41234/0` (`rediss://` with TLS).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
+    }
+
+    /// The server's URL with `user:password@` (written as given) before the host, e.g.
+    /// `redis://app:p@ss@127.0.0.1:41234/0`.
+    pub fn url_with_credentials(&self, user: &str, password: &str) -> String {
+        self.url()
+            .replacen("://", &format!("://{user}:{password}@"), 1)
     }
 
     /// The server's port.
@@ -99,12 +178,14 @@ impl TestRedis {
             extra_api_yaml: String::new(),
             event_yaml: String::new(),
             plugins_yaml: None,
+            url: None,
+            root_yaml: String::new(),
         }
     }
 
     /// A synchronous connection, for inspecting what the bus left in Redis.
     pub fn connection(&self) -> redis::Connection {
-        redis::Client::open(self.url())
+        self.client()
             .and_then(|client| client.get_connection_with_timeout(Duration::from_secs(2)))
             .expect("connect to the test redis-server")
     }
@@ -169,6 +250,8 @@ pub struct TestConfig<'a> {
     extra_api_yaml: String,
     event_yaml: String,
     plugins_yaml: Option<String>,
+    url: Option<String>,
+    root_yaml: String,
 }
 
 impl TestConfig<'_> {
@@ -222,6 +305,18 @@ impl TestConfig<'_> {
         self
     }
 
+    /// The URL every transport uses, instead of the server's own (say, with credentials).
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// More top-level sections, unindented, e.g. `"tls:\n  ca_file: /x/ca.pem\n"`.
+    pub fn root_yaml(mut self, yaml: &str) -> Self {
+        self.root_yaml.push_str(yaml);
+        self
+    }
+
     /// Writes the file into the server's temporary directory and returns its path.
     pub fn write(self) -> PathBuf {
         let mut schema = String::new();
@@ -248,14 +343,17 @@ impl TestConfig<'_> {
             .plugins_yaml
             .map(|yaml| format!("plugins:\n{yaml}"))
             .unwrap_or_default();
-        let url = self.redis.url();
+        let url = self.url.unwrap_or_else(|| self.redis.url());
+        // Quoted: a password may hold characters YAML reads otherwise (`#`, `: `).
+        let url = serde_json::Value::String(url).to_string();
+        let root = self.root_yaml;
         let yaml = format!(
             "bus:\n  schema:\n{schema}    transport:\n      redis:\n        url: {url}\n\
              apis:\n  default:\n{api}\
              \x20   rpc_transport:\n      redis:\n        url: {url}\n{rpc_transport}\
              \x20   result_transport:\n      redis:\n        url: {url}\n{result_transport}\
              \x20   event_transport:\n      redis:\n        url: {url}\n{event_transport}\
-             {plugins}"
+             {plugins}{root}"
         );
         let path = self
             .redis

@@ -27,6 +27,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::AsyncConnectionConfig;
 use tokio::sync::OnceCell;
 
+use crate::config::{client_url, TlsConfig};
 use crate::error::{Error, Result};
 use crate::util::lock;
 
@@ -76,7 +77,13 @@ pub(crate) fn error(url: &RedisUrl, source: redis::RedisError) -> Error {
     );
     let authentication = source.kind() == ErrorKind::AuthenticationFailed
         || matches!(source.code(), Some("NOAUTH" | "WRONGPASS"));
-    if authentication {
+    if let Some(reason) = tls_failure(&source) {
+        Error::Tls {
+            url,
+            reason,
+            source: Box::new(source),
+        }
+    } else if authentication {
         Error::Authentication {
             url,
             source: Box::new(source),
@@ -97,6 +104,86 @@ pub(crate) fn error(url: &RedisUrl, source: redis::RedisError) -> Error {
             source: Box::new(source),
         }
     }
+}
+
+/// Why the TLS handshake failed, when `source` is such a failure: the rustls error, found
+/// in the error's chain (the client reports it as an I/O error that wraps it) or, where the
+/// client kept only its text, by rustls's wording.
+fn tls_failure(source: &redis::RedisError) -> Option<String> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(source);
+    while let Some(error) = next {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        if let Some(inner) = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+                return Some(tls.to_string());
+            }
+        }
+        next = error.source();
+    }
+    // Some paths of the client keep only the text of the TLS error: rustls's own phrases.
+    let text = source.to_string();
+    [
+        "invalid peer certificate",
+        "received fatal alert",
+        "peer sent no certificates",
+        "peer is incompatible",
+        "peer misbehaved",
+    ]
+    .iter()
+    .find_map(|phrase| text.find(phrase).map(|at| text[at..].to_owned()))
+}
+
+/// The client of `url`: TLS (rustls) for `rediss://`, with the CA bundle and client
+/// certificate of `tls`; plain TCP otherwise. Certificate files are read here, so a missing
+/// or unreadable one is reported at start-up, naming the file.
+fn client(url: &RedisUrl, info: redis::ConnectionInfo, tls: &TlsConfig) -> Result<redis::Client> {
+    if !matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
+        return redis::Client::open(info).map_err(|e| error(url, e));
+    }
+    // rustls needs one crypto provider for the process; ring is the one built in. An
+    // application that installed another keeps it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| {
+            Error::Config(crate::error::ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })
+        })
+    };
+    let client_tls = match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+            client_cert: read(cert)?,
+            client_key: read(key)?,
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(Error::Config(crate::error::ConfigError::Invalid {
+                origin: format!("the TLS settings of {}", url.redacted()),
+                key: "tls".to_owned(),
+                message: "a client certificate needs both `cert_file` and `key_file` \
+                          (LIGHTBUS_TLS_CERT_FILE and LIGHTBUS_TLS_KEY_FILE)"
+                    .to_owned(),
+            }))
+        }
+    };
+    let root_cert = tls.ca_file.as_deref().map(read).transpose()?;
+    let certificates = redis::TlsCertificates {
+        client_tls,
+        root_cert,
+    };
+    redis::Client::build_with_tls(info, certificates).map_err(|e| {
+        Error::Config(crate::error::ConfigError::Invalid {
+            origin: format!("the TLS settings of {}", url.redacted()),
+            key: "tls".to_owned(),
+            message: format!("{e} (expected PEM files)"),
+        })
+    })
 }
 
 /// A `BLMPOP` reply: the list popped from and the values taken, or nothing on timeout.
@@ -134,7 +221,7 @@ impl std::fmt::Debug for RedisServer {
 }
 
 impl RedisServer {
-    fn open(url: &RedisUrl) -> Result<Self> {
+    fn open(url: &RedisUrl, tls: &TlsConfig) -> Result<Self> {
         // TCP_NODELAY: messages are small and latency-bound; Nagle's algorithm would hold
         // back a pipelined write while an earlier one is unacknowledged.
         //
@@ -152,10 +239,10 @@ impl RedisServer {
             .set_nodelay(true)
             .set_keepalive(keepalive)
             .set_user_timeout(DEAD_PEER_TIMEOUT);
-        let info = redis::IntoConnectionInfo::into_connection_info(url.as_str())
+        let info = redis::IntoConnectionInfo::into_connection_info(client_url(url.as_str()))
             .map_err(|e| error(url, e))?
             .set_tcp_settings(tcp);
-        let client = redis::Client::open(info).map_err(|e| error(url, e))?;
+        let client = client(url, info, tls)?;
         Ok(RedisServer {
             url: url.clone(),
             client,
@@ -279,9 +366,17 @@ impl Unblock {
 }
 
 /// The Redis servers this process talks to, one [`RedisServer`] per URL.
-#[derive(Default)]
 pub struct RedisServers {
     servers: Mutex<HashMap<String, Arc<RedisServer>>>,
+    tls: TlsConfig,
+}
+
+impl Default for RedisServers {
+    /// Servers whose `rediss://` connections use the TLS files of the environment variables
+    /// alone (see [`TlsConfig::from_env`]); [`RedisServers::new`] takes a configuration's.
+    fn default() -> Self {
+        RedisServers::new(TlsConfig::from_env())
+    }
 }
 
 impl std::fmt::Debug for RedisServers {
@@ -294,13 +389,22 @@ impl std::fmt::Debug for RedisServers {
 }
 
 impl RedisServers {
+    /// Servers whose `rediss://` connections use `tls` (from
+    /// [`Config::tls`](crate::config::Config::tls), which applies the environment variables).
+    pub fn new(tls: TlsConfig) -> Self {
+        RedisServers {
+            servers: Mutex::default(),
+            tls,
+        }
+    }
+
     /// The server for `url`, opened on first request.
     pub fn get(&self, url: &str) -> Result<Arc<RedisServer>> {
         let mut servers = lock(&self.servers);
         if let Some(server) = servers.get(url) {
             return Ok(server.clone());
         }
-        let server = Arc::new(RedisServer::open(&RedisUrl::new(url))?);
+        let server = Arc::new(RedisServer::open(&RedisUrl::new(url), &self.tls)?);
         servers.insert(url.to_owned(), server.clone());
         Ok(server)
     }
