@@ -35,8 +35,10 @@ impl TestRedis {
     }
 
     /// Starts a server with more settings, as `redis-server` command-line options, e.g.
-    /// `["--user", "app", "on", ">secret", "~*", "&*", "+@all"]` for an ACL user. The
-    /// `default` user stays open, so [`connection`](Self::connection) still works.
+    /// `["--user", "app", "on", ">secret", "~*", "&*", "+@all"]` for an ACL user (the
+    /// `default` user stays open, so [`connection`](Self::connection) still works), or
+    /// `["--appendonly", "yes", "--appendfsync", "always"]` for data that survives
+    /// [`stop`](Self::stop) and [`restart`](Self::restart).
     pub fn start_with_args(args: &[&str]) -> TestRedis {
         TestRedis::start_with(false, args)
     }
@@ -80,10 +82,11 @@ impl TestRedis {
                 .args(["--tls-auth-clients", "yes"]),
         };
         let child = command
-            .args(&self.args)
             .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .args(["--dir", &self.dir.path().display().to_string()])
+            // Last, so that they override the defaults above (`--appendonly yes`).
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -211,7 +214,8 @@ impl TestRedis {
             .expect("LLEN")
     }
 
-    /// Stops the server (simulating an outage). Its data is lost.
+    /// Stops the server with SIGKILL (simulating an outage). Its data is lost, unless it was
+    /// started with `--appendonly yes` (see [`start_with_args`](Self::start_with_args)).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

@@ -11,19 +11,29 @@
 //! and event fires are spread over a few such connections, taken in turn (fires awaited
 //! one after the other reach Redis in that order, concurrent ones in any order); each
 //! blocking loop (a worker's queue pop, the result listener, a stream reader) gets a
-//! dedicated connection. Both reconnect on failure.
+//! dedicated connection. Both reconnect on failure: a shared connection is never used once
+//! known dead, and one idle for [`IDLE_PROBE_AFTER`] is checked with a `PING` first (see
+//! [`SharedConnection`]), so the first command after Redis restarted under an idle process
+//! goes out on a fresh connection. A fire retries while Redis is away, until its
+//! `event_fire_timeout` (at least once: a fire retried after an ambiguous failure may be
+//! stored twice); a call's send is retried within its `rpc_timeout` only when it certainly
+//! did not reach Redis (connection refused, connecting timed out, Redis still loading),
+//! since a call queued twice could run twice.
 
 pub mod event;
 pub mod result;
 pub mod rpc;
 pub mod schema;
+mod shared;
+
+pub use shared::{SharedConnection, IDLE_PROBE_AFTER};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
 use tokio::sync::OnceCell;
 
@@ -207,7 +217,7 @@ const SHARED_CONNECTIONS: usize = 4;
 pub struct RedisServer {
     url: RedisUrl,
     client: redis::Client,
-    shared: [OnceCell<ConnectionManager>; SHARED_CONNECTIONS],
+    shared: [OnceCell<SharedConnection>; SHARED_CONNECTIONS],
     /// Which shared connection the next fire takes.
     next_shared: AtomicUsize,
 }
@@ -258,7 +268,7 @@ impl RedisServer {
 
     /// The process's shared, automatically pipelined connection to this server. It is
     /// opened on first use and reconnects by itself after failures.
-    pub async fn shared(&self) -> Result<ConnectionManager> {
+    pub async fn shared(&self) -> Result<SharedConnection> {
         self.shared_connection(0).await
     }
 
@@ -268,24 +278,17 @@ impl RedisServer {
     /// Everything else keeps to [`shared`](Self::shared): for RPCs three processes share the
     /// CPUs, and fewer, larger writes win (64-way RPC measured at 41k calls/s on four
     /// connections against 56k on one).
-    pub async fn shared_in_turn(&self) -> Result<ConnectionManager> {
+    pub async fn shared_in_turn(&self) -> Result<SharedConnection> {
         let turn = self.next_shared.fetch_add(1, Ordering::Relaxed) % SHARED_CONNECTIONS;
         self.shared_connection(turn).await
     }
 
-    async fn shared_connection(&self, slot: usize) -> Result<ConnectionManager> {
-        let manager = self.shared[slot]
-            .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                    .set_response_timeout(None)
-                    .set_number_of_retries(2)
-                    .set_max_delay(Duration::from_secs(2));
-                ConnectionManager::new_with_config(self.client.clone(), config).await
-            })
+    async fn shared_connection(&self, slot: usize) -> Result<SharedConnection> {
+        let shared = self.shared[slot]
+            .get_or_try_init(|| SharedConnection::open(self.client.clone(), self.url.clone()))
             .await
             .map_err(|e| error(&self.url, e))?;
-        Ok(manager.clone())
+        Ok(shared.clone())
     }
 
     /// A new connection for one blocking loop (blocking commands wait as long as they ask

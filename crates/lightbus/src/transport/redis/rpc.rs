@@ -64,20 +64,38 @@ impl RpcTransport for RedisRpcTransport {
         expire_after: Duration,
     ) -> BoxFuture<'a, Result<()>> {
         async move {
-            let mut connection = self.server.shared().await?;
             let expiry = expiry_key(&call.id);
             // EXPIRE takes whole seconds; round up so a call never expires early.
             let seconds = expire_after.as_secs_f64().ceil().max(1.0) as i64;
-            redis::pipe()
+            let mut pipeline = redis::pipe();
+            pipeline
                 .rpush(queue_key(&call.api_name), call.to_blob())
                 .ignore()
                 .set(&expiry, 1)
                 .ignore()
                 .expire(&expiry, seconds)
-                .ignore()
-                .exec_async(&mut connection)
-                .await
-                .map_err(|e| self.server.error(e))
+                .ignore();
+            // Sent again (with back-off, within the caller's `rpc_timeout`) only when the
+            // call certainly did not reach Redis: a call queued twice could run twice.
+            let mut backoff = crate::util::Backoff::new(Duration::from_secs(1));
+            loop {
+                let attempt = async {
+                    let mut connection = self.server.shared().await?;
+                    pipeline
+                        .exec_async(&mut connection)
+                        .await
+                        .map_err(|e| self.server.error(e))
+                }
+                .await;
+                match attempt {
+                    Err(error) if never_reached_redis(&error) => {
+                        let delay = backoff.next_delay();
+                        tracing::debug!("call {} sent again in {delay:?}: {error}", call.id);
+                        tokio::time::sleep(delay).await;
+                    }
+                    outcome => return outcome,
+                }
+            }
         }
         .boxed()
     }
@@ -462,6 +480,22 @@ impl RedisRpcConsumer {
             ),
         }
     }
+}
+
+/// True when `error` says a command cannot have been run by Redis: the connection could
+/// not be made (refused, or timed out while connecting: commands carry no response
+/// timeout), or Redis answered that it is still loading its data.
+fn never_reached_redis(error: &Error) -> bool {
+    let Error::Connection { source, .. } = error else {
+        return false;
+    };
+    source
+        .downcast_ref::<redis::RedisError>()
+        .is_some_and(|error| {
+            error.is_connection_refusal()
+                || error.is_timeout()
+                || error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
+        })
 }
 
 /// One `DEL` of the expiry key per call; each reply says whether that call was claimed.

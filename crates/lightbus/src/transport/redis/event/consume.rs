@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::aio::MultiplexedConnection;
+
+use crate::transport::redis::SharedConnection;
 use redis::Value;
 
 use super::reclaim::Reclaim;
@@ -141,7 +143,7 @@ impl RedisEventConsumer {
         }
     }
 
-    pub(super) async fn shared(&self) -> Result<ConnectionManager> {
+    pub(super) async fn shared(&self) -> Result<SharedConnection> {
         self.server.shared().await
     }
 
@@ -255,7 +257,7 @@ impl RedisEventConsumer {
     /// re-created later starts where this one stood.
     async fn note_group_position(
         &mut self,
-        connection: &mut ConnectionManager,
+        connection: &mut SharedConnection,
         stream: &str,
     ) -> Result<()> {
         let groups: Value = redis::cmd("XINFO")
@@ -396,7 +398,7 @@ impl RedisEventConsumer {
     /// back after the restart that follows).
     pub(super) async fn sort(
         &self,
-        connection: &mut ConnectionManager,
+        connection: &mut SharedConnection,
         stream: &str,
         entries: Vec<RawEntry>,
     ) -> Result<Vec<Received>> {
@@ -501,7 +503,7 @@ impl EventConsumer for RedisEventConsumer {
 
 /// Copies an entry to the dead-letter stream and acknowledges it, in one transaction.
 async fn dead_letter(
-    connection: &mut ConnectionManager,
+    connection: &mut SharedConnection,
     spec: &GroupSpec,
     stream: &str,
     id: &str,
