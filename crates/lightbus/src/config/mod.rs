@@ -80,8 +80,8 @@ pub use transports::{
     RedisRpcConfig, RedisSchemaConfig, ResultTransportSelector, RpcTransportSelector,
     SchemaTransportSelector, StreamUse,
 };
-pub(crate) use url::client_url;
 pub use url::redact_url;
+pub(crate) use url::{client_url, sentinel_url, SentinelUrl};
 pub use values::{Count, Delay, Seconds, WholeSeconds};
 
 use std::path::{Path, PathBuf};

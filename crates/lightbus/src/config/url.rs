@@ -95,6 +95,112 @@ fn encode(bytes: &[u8]) -> String {
     out
 }
 
+/// A `redis+sentinel://` (or `rediss+sentinel://`) URL, read:
+/// `redis+sentinel://[user:password@]host1:port1[,host2:port2…]/<master_name>[/<db>]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SentinelUrl {
+    /// `rediss` (TLS to the sentinels and the master) or `redis`.
+    pub(crate) scheme: &'static str,
+    /// The credentials as written (`user:password`), for the master; the sentinels are
+    /// asked without credentials.
+    pub(crate) credentials: Option<String>,
+    /// `host:port` of each sentinel, in the order given.
+    pub(crate) sentinels: Vec<String>,
+    /// The name the sentinels monitor the master under.
+    pub(crate) master_name: String,
+    /// The database on the master.
+    pub(crate) db: i64,
+}
+
+impl SentinelUrl {
+    /// The URL of one sentinel (without credentials).
+    pub(crate) fn sentinel(&self, address: &str) -> String {
+        format!("{}://{address}", self.scheme)
+    }
+
+    /// The URL of the master at `host:port`, with the credentials, as the client reads it.
+    pub(crate) fn master(&self, host: &str, port: u16) -> String {
+        let credentials = match &self.credentials {
+            Some(credentials) => format!("{credentials}@"),
+            None => String::new(),
+        };
+        let host = if host.contains(':') {
+            format!("[{host}]") // IPv6
+        } else {
+            host.to_owned()
+        };
+        client_url(&format!(
+            "{}://{credentials}{host}:{port}/{}",
+            self.scheme, self.db
+        ))
+    }
+}
+
+/// `url` read as a Sentinel URL: `None` if it is not one, `Some(Err(why))` if it is one
+/// written wrongly.
+pub(crate) fn sentinel_url(url: &str) -> Option<Result<SentinelUrl, String>> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = match scheme {
+        "redis+sentinel" => "redis",
+        "rediss+sentinel" => "rediss",
+        _ => return None,
+    };
+    Some(parse_sentinel(scheme, rest))
+}
+
+fn parse_sentinel(scheme: &'static str, rest: &str) -> Result<SentinelUrl, String> {
+    let expected =
+        "expected redis+sentinel://[user:password@]host:port[,host:port…]/<master_name>[/<db>]";
+    let (credentials, rest) = match rest.rfind('@') {
+        Some(at) => (Some(rest[..at].to_owned()), &rest[at + 1..]),
+        None => (None, rest),
+    };
+    let (hosts, path) = rest
+        .split_once('/')
+        .ok_or_else(|| format!("no master name ({expected})"))?;
+    let sentinels: Vec<String> = hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|host| !host.is_empty())
+        .map(|host| {
+            let port_given = host
+                .rsplit_once(':')
+                .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+            if port_given {
+                host.to_owned()
+            } else {
+                format!("{host}:26379")
+            }
+        })
+        .collect();
+    if sentinels.is_empty() {
+        return Err(format!("no sentinel address ({expected})"));
+    }
+    let mut parts = path.trim_end_matches('/').split('/');
+    let master_name = parts.next().unwrap_or_default().to_owned();
+    if master_name.is_empty() {
+        return Err(format!("no master name ({expected})"));
+    }
+    let db = match parts.next() {
+        None => 0,
+        Some(db) => db
+            .parse::<i64>()
+            .ok()
+            .filter(|db| *db >= 0)
+            .ok_or_else(|| format!("database `{db}` is not a number ({expected})"))?,
+    };
+    if parts.next().is_some() {
+        return Err(format!("too many path parts ({expected})"));
+    }
+    Ok(SentinelUrl {
+        scheme,
+        credentials,
+        sentinels,
+        master_name,
+        db,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +264,43 @@ mod tests {
             assert_eq!(redis.db(), 3, "{url}");
             assert_eq!(info.addr().to_string(), "db.example:6379", "{url}");
         }
+    }
+
+    #[test]
+    fn sentinel_urls_are_read() {
+        let url = sentinel_url("redis+sentinel://app:p@ss/w#d@10.0.0.1:26379,10.0.0.2/mymaster/2")
+            .expect("a sentinel URL")
+            .expect("valid");
+        assert_eq!(url.scheme, "redis");
+        assert_eq!(url.sentinels, ["10.0.0.1:26379", "10.0.0.2:26379"]);
+        assert_eq!((url.master_name.as_str(), url.db), ("mymaster", 2));
+        assert_eq!(url.sentinel("10.0.0.1:26379"), "redis://10.0.0.1:26379");
+        let master = url.master("10.0.0.9", 6379);
+        use redis::IntoConnectionInfo;
+        let info = master
+            .as_str()
+            .into_connection_info()
+            .expect("the master's URL");
+        assert_eq!(info.redis_settings().password(), Some("p@ss/w#d"));
+        assert_eq!(info.redis_settings().db(), 2);
+        assert_eq!(
+            redact_url("redis+sentinel://app:p@ss/w#d@10.0.0.1:26379/mymaster"),
+            "redis+sentinel://app:***@10.0.0.1:26379/mymaster"
+        );
+        let tls = sentinel_url("rediss+sentinel://h:1/m")
+            .expect("sentinel")
+            .expect("valid");
+        assert_eq!((tls.scheme, tls.db), ("rediss", 0));
+        for bad in [
+            "redis+sentinel://h:1",
+            "redis+sentinel://h:1/",
+            "redis+sentinel:///m",
+            "redis+sentinel://h:1/m/x",
+            "redis+sentinel://h:1/m/0/9",
+        ] {
+            assert!(matches!(sentinel_url(bad), Some(Err(_))), "{bad}");
+        }
+        assert!(sentinel_url("redis://h:1/0").is_none());
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod result;
 pub mod rpc;
 pub mod schema;
 mod shared;
+mod target;
 
 pub use shared::{SharedConnection, IDLE_PROBE_AFTER};
 
@@ -37,9 +38,10 @@ use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
 use tokio::sync::OnceCell;
 
-use crate::config::{client_url, TlsConfig};
+use crate::config::TlsConfig;
 use crate::error::{Error, Result};
 use crate::util::lock;
+use target::Target;
 
 /// A Redis URL, with a form safe to print (password hidden).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -148,54 +150,6 @@ fn tls_failure(source: &redis::RedisError) -> Option<String> {
     .find_map(|phrase| text.find(phrase).map(|at| text[at..].to_owned()))
 }
 
-/// The client of `url`: TLS (rustls) for `rediss://`, with the CA bundle and client
-/// certificate of `tls`; plain TCP otherwise. Certificate files are read here, so a missing
-/// or unreadable one is reported at start-up, naming the file.
-fn client(url: &RedisUrl, info: redis::ConnectionInfo, tls: &TlsConfig) -> Result<redis::Client> {
-    if !matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
-        return redis::Client::open(info).map_err(|e| error(url, e));
-    }
-    // rustls needs one crypto provider for the process; ring is the one built in. An
-    // application that installed another keeps it.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let read = |path: &std::path::Path| {
-        std::fs::read(path).map_err(|source| {
-            Error::Config(crate::error::ConfigError::Read {
-                path: path.to_owned(),
-                source,
-            })
-        })
-    };
-    let client_tls = match (&tls.cert_file, &tls.key_file) {
-        (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
-            client_cert: read(cert)?,
-            client_key: read(key)?,
-        }),
-        (None, None) => None,
-        _ => {
-            return Err(Error::Config(crate::error::ConfigError::Invalid {
-                origin: format!("the TLS settings of {}", url.redacted()),
-                key: "tls".to_owned(),
-                message: "a client certificate needs both `cert_file` and `key_file` \
-                          (LIGHTBUS_TLS_CERT_FILE and LIGHTBUS_TLS_KEY_FILE)"
-                    .to_owned(),
-            }))
-        }
-    };
-    let root_cert = tls.ca_file.as_deref().map(read).transpose()?;
-    let certificates = redis::TlsCertificates {
-        client_tls,
-        root_cert,
-    };
-    redis::Client::build_with_tls(info, certificates).map_err(|e| {
-        Error::Config(crate::error::ConfigError::Invalid {
-            origin: format!("the TLS settings of {}", url.redacted()),
-            key: "tls".to_owned(),
-            message: format!("{e} (expected PEM files)"),
-        })
-    })
-}
-
 /// A `BLMPOP` reply: the list popped from and the values taken, or nothing on timeout.
 pub(crate) type ListPop = Option<(String, Vec<Vec<u8>>)>;
 
@@ -216,7 +170,7 @@ const SHARED_CONNECTIONS: usize = 4;
 /// One Redis server: the client, the shared connections, and a factory of dedicated ones.
 pub struct RedisServer {
     url: RedisUrl,
-    client: redis::Client,
+    target: Arc<Target>,
     shared: [OnceCell<SharedConnection>; SHARED_CONNECTIONS],
     /// Which shared connection the next fire takes.
     next_shared: AtomicUsize,
@@ -249,13 +203,10 @@ impl RedisServer {
             .set_nodelay(true)
             .set_keepalive(keepalive)
             .set_user_timeout(DEAD_PEER_TIMEOUT);
-        let info = redis::IntoConnectionInfo::into_connection_info(client_url(url.as_str()))
-            .map_err(|e| error(url, e))?
-            .set_tcp_settings(tcp);
-        let client = client(url, info, tls)?;
+        let target = target::open(url, tls, tcp)?;
         Ok(RedisServer {
             url: url.clone(),
-            client,
+            target: Arc::new(target),
             shared: std::array::from_fn(|_| OnceCell::new()),
             next_shared: AtomicUsize::new(0),
         })
@@ -285,7 +236,7 @@ impl RedisServer {
 
     async fn shared_connection(&self, slot: usize) -> Result<SharedConnection> {
         let shared = self.shared[slot]
-            .get_or_try_init(|| SharedConnection::open(self.client.clone(), self.url.clone()))
+            .get_or_try_init(|| SharedConnection::open(self.target.clone(), self.url.clone()))
             .await
             .map_err(|e| error(&self.url, e))?;
         Ok(shared.clone())
@@ -297,7 +248,12 @@ impl RedisServer {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(None);
-        self.client
+        let client = self
+            .target
+            .client()
+            .await
+            .map_err(|e| error(&self.url, e))?;
+        client
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(|e| error(&self.url, e))

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, RedisFuture, RedisResult, Value};
 
+use super::target::Target;
 use super::{RedisUrl, CONNECT_TIMEOUT};
 use crate::util::lock;
 
@@ -52,7 +53,7 @@ impl std::fmt::Debug for SharedConnection {
 }
 
 struct Slot {
-    client: redis::Client,
+    target: Arc<Target>,
     /// When the slot was made: [`Live::last_used`] counts from here.
     epoch: Instant,
     url: RedisUrl,
@@ -74,10 +75,10 @@ struct Live {
 
 impl SharedConnection {
     /// Opens the first connection of `client` (failing if it cannot).
-    pub(crate) async fn open(client: redis::Client, url: RedisUrl) -> RedisResult<Self> {
+    pub(crate) async fn open(target: Arc<Target>, url: RedisUrl) -> RedisResult<Self> {
         let shared = SharedConnection {
             slot: Arc::new(Slot {
-                client,
+                target,
                 epoch: Instant::now(),
                 url,
                 live: Mutex::new(None),
@@ -153,7 +154,9 @@ impl Slot {
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(None);
         let connection = self
-            .client
+            .target
+            .client()
+            .await?
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
         if reconnecting {
@@ -173,7 +176,13 @@ impl Live {
     /// Records the outcome of a command: when it completed, or that the connection dropped.
     fn note<T>(&self, slot: &Slot, result: &RedisResult<T>) {
         match result {
-            Err(error) if error.is_unrecoverable_error() => {
+            // READONLY: the server was demoted to a replica (a Sentinel failover); the next
+            // connection goes to the master the sentinels name.
+            Err(error)
+                if error.is_unrecoverable_error()
+                    || error.kind()
+                        == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly) =>
+            {
                 if self.alive.swap(false, Ordering::AcqRel) {
                     tracing::warn!(
                         "lost a connection to {} ({error}); the next command reconnects",
@@ -214,6 +223,6 @@ impl ConnectionLike for SharedConnection {
     }
 
     fn get_db(&self) -> i64 {
-        self.slot.client.get_connection_info().redis_settings().db()
+        self.slot.target.db()
     }
 }
