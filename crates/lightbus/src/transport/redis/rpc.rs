@@ -75,29 +75,19 @@ impl RpcTransport for RedisRpcTransport {
                 .ignore()
                 .expire(&expiry, seconds)
                 .ignore();
-            // Sent again (with back-off, within the caller's `rpc_timeout`) only when the
-            // call certainly did not reach Redis: a call queued twice could run twice.
-            let mut backoff = crate::util::Backoff::new(Duration::from_secs(1));
-            loop {
-                let attempt = async {
-                    let mut connection = self.server.shared().await?;
-                    pipeline
-                        .exec_async(&mut connection)
-                        .await
-                        .map_err(|e| self.server.error(e))
-                }
-                .await;
-                match attempt {
-                    Err(error) if never_reached_redis(&error) => {
-                        let delay = backoff.next_delay();
-                        tracing::debug!("call {} sent again in {delay:?}: {error}", call.id);
-                        tokio::time::sleep(delay).await;
-                    }
-                    outcome => return outcome,
-                }
-            }
+            let mut connection = self.server.shared().await?;
+            pipeline
+                .exec_async(&mut connection)
+                .await
+                .map_err(|e| self.server.error(e))
         }
         .boxed()
+    }
+
+    /// Sent again (by the caller, within its `rpc_timeout`) only when the call certainly
+    /// did not reach Redis: a call queued twice could run twice.
+    fn unsent(&self, error: &Error) -> bool {
+        never_reached_redis(error)
     }
 
     fn consumer(&self, apis: Vec<String>) -> Box<dyn RpcConsumer> {
