@@ -224,10 +224,20 @@ impl Sentinel {
             .into_connection_info()?
             .set_tcp_settings(self.tcp.clone());
         let client = build(info, self.certificates.as_ref())?;
+        let unreachable = |error: RedisError| {
+            RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                format!("it names {host}:{port}, which does not answer ({error})"),
+            ))
+        };
         let mut master = client
             .get_multiplexed_async_connection_with_config(&ask_config())
-            .await?;
-        let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut master).await?;
+            .await
+            .map_err(unreachable)?;
+        let role: Vec<redis::Value> = redis::cmd("ROLE")
+            .query_async(&mut master)
+            .await
+            .map_err(unreachable)?;
         let is_master = matches!(
             role.first(),
             Some(redis::Value::BulkString(role)) if role.as_slice() == b"master"
@@ -235,7 +245,7 @@ impl Sentinel {
         if !is_master {
             return Err(RedisError::from(std::io::Error::new(
                 std::io::ErrorKind::ConnectionRefused,
-                format!("{host}:{port} is not the master (yet)"),
+                format!("it names {host}:{port}, which is not the master (yet)"),
             )));
         }
         Ok((format!("{host}:{port}"), client))
