@@ -24,14 +24,20 @@ pub struct TestRedis {
 impl TestRedis {
     /// Starts a fresh server (no persistence) and waits until it answers `PING`.
     pub fn start() -> TestRedis {
-        TestRedis::start_with(false, &[])
+        TestRedis::start_with(None, &[])
     }
 
     /// Starts a server that accepts only TLS connections (`--port 0 --tls-port P`), with
     /// certificates made now (see [`TestCertificates`]), requiring a client certificate
     /// signed by the same CA. Its [`url`](Self::url) is `rediss://127.0.0.1:P/0`.
     pub fn start_tls() -> TestRedis {
-        TestRedis::start_with(true, &[])
+        TestRedis::start_with(Some(None), &[])
+    }
+
+    /// Like [`start_tls`](Self::start_tls), with the certificates of another server (both
+    /// then trust each other, e.g. for replication over TLS) and more settings.
+    pub fn start_tls_with(certificates: &TestCertificates, args: &[&str]) -> TestRedis {
+        TestRedis::start_with(Some(Some(certificates.clone())), args)
     }
 
     /// Starts a server with more settings, as `redis-server` command-line options, e.g.
@@ -40,13 +46,16 @@ impl TestRedis {
     /// `["--appendonly", "yes", "--appendfsync", "always"]` for data that survives
     /// [`stop`](Self::stop) and [`restart`](Self::restart).
     pub fn start_with_args(args: &[&str]) -> TestRedis {
-        TestRedis::start_with(false, args)
+        TestRedis::start_with(None, args)
     }
 
-    fn start_with(tls: bool, args: &[&str]) -> TestRedis {
+    /// `tls`: none, new certificates (`Some(None)`) or the given ones.
+    fn start_with(tls: Option<Option<TestCertificates>>, args: &[&str]) -> TestRedis {
         for _ in 0..10 {
             let dir = tempfile::tempdir().expect("create a temporary directory for redis-server");
-            let tls = tls.then(|| TestCertificates::create(dir.path()));
+            let tls = tls
+                .clone()
+                .map(|given| given.unwrap_or_else(|| TestCertificates::create(dir.path())));
             let mut redis = TestRedis {
                 port: free_port(),
                 dir,
@@ -71,15 +80,7 @@ impl TestRedis {
         let mut command = Command::new(redis_server_binary());
         match &self.tls {
             None => command.args(["--port", &self.port.to_string()]),
-            Some(tls) => command
-                .args(["--port", "0", "--tls-port", &self.port.to_string()])
-                .arg("--tls-cert-file")
-                .arg(&tls.server_cert)
-                .arg("--tls-key-file")
-                .arg(&tls.server_key)
-                .arg("--tls-ca-cert-file")
-                .arg(&tls.ca)
-                .args(["--tls-auth-clients", "yes"]),
+            Some(tls) => command.args(tls.server_args(self.port)),
         };
         let child = command
             .args(["--bind", "127.0.0.1"])
@@ -122,19 +123,7 @@ impl TestRedis {
     fn client(&self) -> redis::RedisResult<redis::Client> {
         match &self.tls {
             None => redis::Client::open(self.url()),
-            Some(tls) => {
-                let read = |path: &PathBuf| std::fs::read(path).expect("read a test certificate");
-                redis::Client::build_with_tls(
-                    self.url(),
-                    redis::TlsCertificates {
-                        client_tls: Some(redis::ClientTlsConfig {
-                            client_cert: read(&tls.client_cert),
-                            client_key: read(&tls.client_key),
-                        }),
-                        root_cert: Some(read(&tls.ca)),
-                    },
-                )
-            }
+            Some(tls) => tls.client(self.url()),
         }
     }
 

@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::redis_server::{free_port, redis_server_binary};
-use crate::TestRedis;
+use crate::{TestCertificates, TestRedis};
 
 /// The name the sentinels monitor the master under.
 pub const MASTER_NAME: &str = "lightbus";
@@ -19,6 +19,8 @@ pub struct TestSentinelGroup {
     /// Its replica, which the sentinels promote when the master dies.
     pub replica: TestRedis,
     sentinels: Vec<(u16, Child)>,
+    /// With TLS everywhere: the certificates (the master's).
+    tls: Option<TestCertificates>,
     _dir: tempfile::TempDir,
 }
 
@@ -26,18 +28,46 @@ impl TestSentinelGroup {
     /// Starts the group and waits until the replica is in sync and every sentinel knows
     /// the replica and the two other sentinels (so that a failover can happen).
     pub fn start() -> TestSentinelGroup {
-        let master = TestRedis::start();
+        TestSentinelGroup::start_with(false)
+    }
+
+    /// The same group speaking only TLS: clients, replication and sentinels, all with the
+    /// certificates of [`TestRedis::start_tls`]. Its [`url`](Self::url) is
+    /// `rediss+sentinel://…`.
+    pub fn start_tls() -> TestSentinelGroup {
+        TestSentinelGroup::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> TestSentinelGroup {
+        let master = if tls {
+            TestRedis::start_tls()
+        } else {
+            TestRedis::start()
+        };
+        let certificates = master.certificates().cloned();
         let replicaof = master.port().to_string();
-        let replica = TestRedis::start_with_args(&["--replicaof", "127.0.0.1", &replicaof]);
+        let replica_args = ["--replicaof", "127.0.0.1", &replicaof];
+        let replica = match &certificates {
+            Some(certificates) => TestRedis::start_tls_with(certificates, &replica_args),
+            None => TestRedis::start_with_args(&replica_args),
+        };
         let dir = tempfile::tempdir().expect("a temporary directory for the sentinels");
         let sentinels = (0..3)
             .map(|n| {
                 let port = free_port();
                 let config = dir.path().join(format!("sentinel-{n}.conf"));
+                let listen = match &certificates {
+                    None => format!("port {port}\n"),
+                    Some(certificates) => certificates
+                        .server_args(port)
+                        .chunks(2)
+                        .map(|pair| format!("{} {}\n", pair[0].trim_start_matches("--"), pair[1]))
+                        .collect(),
+                };
                 std::fs::write(
                     &config,
                     format!(
-                        "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                        "{listen}bind 127.0.0.1\ndir {dir}\n\
                          sentinel monitor {MASTER_NAME} 127.0.0.1 {master} 2\n\
                          sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
                          sentinel failover-timeout {MASTER_NAME} 5000\n\
@@ -61,6 +91,7 @@ impl TestSentinelGroup {
             master,
             replica,
             sentinels,
+            tls: certificates,
             _dir: dir,
         };
         group.wait_until_ready();
@@ -76,7 +107,7 @@ impl TestSentinelGroup {
                 .is_ok_and(|info| info.contains("master_link_status:up"));
             let sentinels_know = self.sentinel_ports().iter().all(|port| {
                 let count = |what: &str| {
-                    sentinel_connection(*port)
+                    self.sentinel_connection(*port)
                         .and_then(|mut connection| {
                             redis::cmd("SENTINEL")
                                 .arg(what)
@@ -112,12 +143,17 @@ impl TestSentinelGroup {
             .iter()
             .map(|port| format!("127.0.0.1:{port}"))
             .collect();
-        format!("redis+sentinel://{}/{MASTER_NAME}/0", hosts.join(","))
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}+sentinel://{}/{MASTER_NAME}/0", hosts.join(","))
     }
 
     /// The master's port as the first sentinel names it now.
     pub fn current_master_port(&self) -> Option<u16> {
-        let mut connection = sentinel_connection(self.sentinel_ports()[0]).ok()?;
+        let mut connection = self.sentinel_connection(self.sentinel_ports()[0]).ok()?;
         let (_, port): (String, u16) = redis::cmd("SENTINEL")
             .arg("GET-MASTER-ADDR-BY-NAME")
             .arg(MASTER_NAME)
@@ -127,9 +163,14 @@ impl TestSentinelGroup {
     }
 }
 
-fn sentinel_connection(port: u16) -> redis::RedisResult<redis::Connection> {
-    redis::Client::open(format!("redis://127.0.0.1:{port}"))?
-        .get_connection_with_timeout(Duration::from_millis(500))
+impl TestSentinelGroup {
+    fn sentinel_connection(&self, port: u16) -> redis::RedisResult<redis::Connection> {
+        let client = match &self.tls {
+            None => redis::Client::open(format!("redis://127.0.0.1:{port}"))?,
+            Some(tls) => tls.client(format!("rediss://127.0.0.1:{port}"))?,
+        };
+        client.get_connection_with_timeout(Duration::from_millis(500))
+    }
 }
 
 impl Drop for TestSentinelGroup {

@@ -34,7 +34,9 @@ impl TestCertificates {
             dir,
             "server",
             "127.0.0.1",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+            // clientAuth too: a replica or a sentinel presents its server certificate when
+            // it connects to a master over TLS.
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
         );
         make_leaf(
             dir,
@@ -50,6 +52,46 @@ impl TestCertificates {
             client_key: path("client.key"),
             other_ca: path("other-ca.pem"),
         }
+    }
+}
+
+impl TestCertificates {
+    /// A client of `url` (`rediss://…`) trusting the CA and presenting the client
+    /// certificate.
+    pub fn client(&self, url: String) -> redis::RedisResult<redis::Client> {
+        let read = |path: &PathBuf| std::fs::read(path).expect("read a test certificate");
+        redis::Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
+                client_tls: Some(redis::ClientTlsConfig {
+                    client_cert: read(&self.client_cert),
+                    client_key: read(&self.client_key),
+                }),
+                root_cert: Some(read(&self.ca)),
+            },
+        )
+    }
+
+    /// `redis-server` options serving TLS only on `port` with these certificates, client
+    /// certificates required, replication over TLS.
+    pub fn server_args(&self, port: u16) -> Vec<String> {
+        let path = |p: &PathBuf| p.display().to_string();
+        vec![
+            "--port".into(),
+            "0".into(),
+            "--tls-port".into(),
+            port.to_string(),
+            "--tls-cert-file".into(),
+            path(&self.server_cert),
+            "--tls-key-file".into(),
+            path(&self.server_key),
+            "--tls-ca-cert-file".into(),
+            path(&self.ca),
+            "--tls-auth-clients".into(),
+            "yes".into(),
+            "--tls-replication".into(),
+            "yes".into(),
+        ]
     }
 }
 

@@ -22,11 +22,31 @@ fn echo_api() -> DynamicApi {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_events_and_listeners_follow_a_failover() {
-    let mut group = TestSentinelGroup::start();
+    follow_a_failover(TestSentinelGroup::start()).await;
+}
+
+/// The same over `rediss+sentinel://`: TLS to the sentinels and to both masters, with a
+/// client certificate, and TLS replication.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_is_followed_over_tls() {
+    follow_a_failover(TestSentinelGroup::start_tls()).await;
+}
+
+async fn follow_a_failover(mut group: TestSentinelGroup) {
+    let tls = match group.master.certificates() {
+        Some(certs) => format!(
+            "tls:\n  ca_file: {}\n  cert_file: {}\n  key_file: {}\n",
+            certs.ca.display(),
+            certs.client_cert.display(),
+            certs.client_key.display()
+        ),
+        None => String::new(),
+    };
     let config = group
         .master
         .config()
         .url(group.url())
+        .root_yaml(&tls)
         .rpc_timeout(2.0)
         .validate(false)
         .api_yaml("    event_fire_timeout: 30\n")
@@ -139,10 +159,11 @@ async fn calls_events_and_listeners_follow_a_failover() {
         .filter(|n| !handled.contains(n))
         .collect();
     eprintln!(
-        "failover: killed at {killed_at:?}, promoted at {promoted_at:?} ({:.1} s), calls \
+        "failover ({}): killed at {killed_at:?}, promoted at {promoted_at:?} ({:.1} s), calls \
          resumed at {resumed_at:?} ({:.1} s after the kill); calls answered {}, timed out \
          {timed_out}, failed otherwise {}; events fired Ok {} (after resuming {}), failed \
          {}, handled {}, fired Ok but not handled {lost:?}; call failures: {call_failures:?}",
+        group.url(),
         (promoted_at - killed_at).as_secs_f64(),
         (resumed_at - killed_at).as_secs_f64(),
         answered.len(),
