@@ -207,3 +207,52 @@ async fn a_wrong_password_is_a_clear_error_without_the_password() {
         std::process::ExitCode::from(lightbus::cli::EXIT_BUS_UNAVAILABLE)
     );
 }
+
+/// A worker whose password stops working (rotated on the server, connections dropped)
+/// tries again a bounded number of times, then stops with the authentication error (which
+/// `run` turns into exit code 4) instead of retrying forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stops_after_its_password_is_refused_repeatedly() {
+    let redis = acl_redis();
+    let config = redis
+        .config()
+        .url(redis.url_with_credentials("app", HOSTILE_PASSWORD))
+        .write();
+    let server = named_bus(&config, "echo_service", "worker");
+    server.register(echo_api()).expect("register echo");
+    let worker = RunningWorker::serve(server);
+    let answer: String = bus(&config)
+        .call("echo.say", json!({"text": "before"}))
+        .await
+        .expect("a call with the right password");
+    assert_eq!(answer, "before");
+
+    let mut admin = redis.connection();
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("app")
+        .arg("resetpass")
+        .arg(">rotated")
+        .query(&mut admin)
+        .expect("rotate the password");
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("USER")
+        .arg("app")
+        .query(&mut admin)
+        .expect("drop the worker's connections");
+    let started = std::time::Instant::now();
+    let outcome = worker.finished().await;
+    let error = outcome.expect_err("the worker stops with an error");
+    let printed = format!("{error} {error:?}");
+    assert!(matches!(error, Error::Authentication { .. }), "{printed}");
+    assert!(!printed.contains("w/rd"), "{printed}");
+    assert_eq!(
+        lightbus::cli::exit_code(&error),
+        std::process::ExitCode::from(lightbus::cli::EXIT_BUS_UNAVAILABLE)
+    );
+    eprintln!(
+        "the worker gave up {:?} after its connections were dropped",
+        started.elapsed()
+    );
+}
