@@ -256,3 +256,107 @@ async fn a_worker_stops_after_its_password_is_refused_repeatedly() {
         started.elapsed()
     );
 }
+
+/// Upstream's way to spread load: two APIs on two Redis servers (one of them over TLS, with
+/// an ACL password), served, called, fired and listened to from one process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_apis_on_two_redis_servers_from_one_process() {
+    let plain = acl_redis();
+    let tls = TestRedis::start_tls();
+    let certs = tls.certificates().expect("certificates").clone();
+    let plain_url = serde_json::Value::String(plain.url_with_credentials("app", HOSTILE_PASSWORD));
+    let tls_url = serde_json::Value::String(tls.url());
+    let api = |name: &str, url: &serde_json::Value| {
+        format!(
+            "  {name}:\n    validate: false\n    rpc_transport: {{redis: {{url: {url}}}}}\n    \
+             result_transport: {{redis: {{url: {url}}}}}\n    \
+             event_transport: {{redis: {{url: {url}}}}}\n"
+        )
+    };
+    let yaml = format!(
+        "bus:\n  schema:\n    transport: {{redis: {{url: {plain_url}}}}}\napis:\n{}{}{}",
+        api("echo", &plain_url),
+        api("loud", &tls_url),
+        tls_yaml(&certs.ca, &certs.client_cert, &certs.client_key),
+    );
+    let path = tempfile::tempdir().expect("a temporary directory");
+    let config = path.path().join("two.yaml");
+    std::fs::write(&config, yaml).expect("write the configuration");
+
+    let loud = || {
+        ApiBuilder::new("loud")
+            .rpc("shout", ["text"], |kw: Kwargs| async move {
+                Ok::<_, &str>(json!(kw["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_uppercase()))
+            })
+            .event("shouted", ["text"])
+            .build()
+    };
+    let server = named_bus(&config, "both", "worker");
+    server.register(echo_api()).expect("register echo");
+    server.register(loud()).expect("register loud");
+    let heard = Collector::default();
+    server
+        .listen_raw(&["echo.said", "loud.shouted"], "audit", heard.raw_handler())
+        .expect("listen to both");
+    let worker = RunningWorker::serve(server);
+    wait_for_group(&plain, "echo.*:stream", "both-audit").await;
+    wait_for_group(&tls, "loud.*:stream", "both-audit").await;
+
+    let client = named_bus(&config, "both", "client");
+    client.register(echo_api()).expect("register echo");
+    client.register(loud()).expect("register loud");
+    let said: String = client
+        .call("echo.say", json!({"text": "a"}))
+        .await
+        .expect("echo");
+    let shouted: String = client
+        .call("loud.shout", json!({"text": "b"}))
+        .await
+        .expect("loud");
+    assert_eq!((said.as_str(), shouted.as_str()), ("a", "B"));
+    let mut kwargs = Kwargs::new();
+    kwargs.insert("text".into(), json!("on plain"));
+    client
+        .fire_raw("echo", "said", kwargs)
+        .await
+        .expect("fire echo");
+    let mut kwargs = Kwargs::new();
+    kwargs.insert("text".into(), json!("on tls"));
+    client
+        .fire_raw("loud", "shouted", kwargs)
+        .await
+        .expect("fire loud");
+    let seen = heard.wait_for(2).await;
+    let mut texts: Vec<&str> = seen
+        .iter()
+        .filter_map(|m| m.kwargs["text"].as_str())
+        .collect();
+    texts.sort_unstable();
+    assert_eq!(texts, ["on plain", "on tls"]);
+    // Each API's events stayed on its own server (events only: a listener's set-up may
+    // leave an empty placeholder entry).
+    let entries = |redis: &TestRedis, stream: &str| {
+        lightbus_test_support::inspect::entries(redis, stream)
+            .iter()
+            .filter(|(_, fields)| fields.iter().any(|(name, _)| name == "api_name"))
+            .count()
+    };
+    assert_eq!(
+        (
+            entries(&plain, "echo.*:stream"),
+            entries(&tls, "echo.*:stream")
+        ),
+        (1, 0)
+    );
+    assert_eq!(
+        (
+            entries(&tls, "loud.*:stream"),
+            entries(&plain, "loud.*:stream")
+        ),
+        (1, 0)
+    );
+    worker.stop().await.expect("the worker stops cleanly");
+}
