@@ -120,8 +120,8 @@ pub async fn run(bus: Bus, args: DashboardArgs) -> crate::Result<()> {
     });
     tokio::spawn(sample_forever(
         Sampler {
+            servers: RedisServers::new(bus.config().tls()),
             bus,
-            servers: RedisServers::default(),
             last: None,
             metrics_cursor: None,
             calls: HashMap::new(),
@@ -373,7 +373,7 @@ impl Sampler {
     /// Reads the `internal.metrics` events fired since the last tick.
     async fn read_metrics(
         &mut self,
-        connection: &mut redis::aio::ConnectionManager,
+        connection: &mut lightbus::transport::redis::SharedConnection,
         now: f64,
     ) -> redis::RedisResult<()> {
         const STREAM: &str = "internal.metrics.*:stream";
@@ -457,7 +457,7 @@ impl Sampler {
     /// Reads new entries of every dead-letter stream.
     async fn read_dead_letters(
         &mut self,
-        connection: &mut redis::aio::ConnectionManager,
+        connection: &mut lightbus::transport::redis::SharedConnection,
         status: &BusStatus,
     ) -> redis::RedisResult<()> {
         for stream in status.streams.iter().filter(|s| s.dead_letters > 0) {

@@ -26,9 +26,9 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 use lightbus::config::DEFAULT_API;
 use lightbus::transport::redis::event::{range_reply, StreamEntry};
+use lightbus::transport::redis::SharedConnection;
 use lightbus::transport::redis::{RedisServer, RedisServers};
 use lightbus::Bus;
-use redis::aio::ConnectionManager;
 use serde_json::{Map, Value};
 
 use crate::error::{CliError, Result};
@@ -194,7 +194,7 @@ async fn settle(
 /// `XRANGE <dead> <from> <to>`, decoded.
 async fn read(
     server: &RedisServer,
-    connection: &mut ConnectionManager,
+    connection: &mut SharedConnection,
     dead: &str,
     from: &str,
     to: &str,
@@ -216,7 +216,7 @@ async fn read(
 /// Every `*:stream:dead` stream on `server`.
 async fn dead_streams(
     server: &RedisServer,
-    connection: &mut ConnectionManager,
+    connection: &mut SharedConnection,
 ) -> Result<Vec<String>> {
     let mut keys = BTreeSet::new();
     let mut cursor = "0".to_owned();

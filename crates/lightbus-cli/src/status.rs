@@ -15,9 +15,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clap::Args;
 use lightbus::config::Config;
 use lightbus::observe::bus_state::{self, list, map, number, text, GroupState};
+use lightbus::transport::redis::SharedConnection;
 use lightbus::transport::redis::{RedisServer, RedisServers};
 use lightbus::Bus;
-use redis::aio::ConnectionManager;
 use redis::Value;
 use serde::Serialize;
 
@@ -112,7 +112,7 @@ pub struct StreamStatus {
 
 /// Runs `status`.
 pub async fn run(bus: Bus, args: StatusArgs) -> lightbus::Result<()> {
-    let status = collect(&bus, &RedisServers::default()).await?;
+    let status = collect(&bus, &RedisServers::new(bus.config().tls())).await?;
     if args.json {
         println!(
             "{}",
@@ -238,7 +238,7 @@ fn unix_now() -> f64 {
 
 /// Keys matching `pattern` of Redis type `kind`, by `SCAN`.
 async fn scan(
-    connection: &mut ConnectionManager,
+    connection: &mut SharedConnection,
     pattern: &str,
     kind: &str,
 ) -> redis::RedisResult<Vec<String>> {
@@ -265,7 +265,7 @@ async fn scan(
 
 /// The APIs of the `schemas` set, their members and their schemas' remaining TTL.
 async fn read_schemas(
-    connection: &mut ConnectionManager,
+    connection: &mut SharedConnection,
     schema_ttl: f64,
     apis: &mut BTreeMap<String, ApiStatus>,
 ) -> redis::RedisResult<()> {
@@ -307,7 +307,7 @@ async fn read_schemas(
 
 /// The latest `internal.state` event per process, from the newest 1,000 entries.
 async fn read_workers(
-    connection: &mut ConnectionManager,
+    connection: &mut SharedConnection,
     stream: &str,
     now: f64,
     workers: &mut BTreeMap<String, WorkerStatus>,
@@ -371,7 +371,7 @@ async fn read_workers(
 
 /// Clients blocked in `BLPOP`, `BRPOP` or `BLMPOP` (`CLIENT LIST`).
 async fn blocked_clients(
-    connection: &mut ConnectionManager,
+    connection: &mut SharedConnection,
 ) -> redis::RedisResult<Vec<BlockedClient>> {
     let listing: String = redis::cmd("CLIENT")
         .arg("LIST")

@@ -361,9 +361,10 @@ pub(crate) fn failure(error: Error) -> Failure {
         Error::UnknownMember { .. } | Error::InvalidName { .. } => "UnknownApi",
         Error::Duplicate { .. } => "DuplicateListenerName",
         Error::Config(_) => "UnexpectedConfigurationFormat",
-        Error::Connection { .. } | Error::Authentication { .. } | Error::Server { .. } => {
-            "LightbusConnectionError"
-        }
+        Error::Connection { .. }
+        | Error::Authentication { .. }
+        | Error::Tls { .. }
+        | Error::Server { .. } => "LightbusConnectionError",
         Error::Closed => "BusAlreadyClosed",
         Error::Decode(_) | Error::Encoding { .. } => "InvalidMessage",
         Error::InvalidSchedule { .. } => "InvalidSchedule",

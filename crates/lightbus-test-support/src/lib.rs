@@ -5,6 +5,8 @@
 //! | module | what it holds |
 //! | --- | --- |
 //! | [`redis_server`] | [`TestRedis`]: a private `redis-server` on a free port, killed on drop, which a test can stop and restart to simulate an outage; [`TestConfig`]: configuration files pointing a bus at it |
+//! | [`sentinel`] | [`TestSentinelGroup`]: a master, a replica and three sentinels, for failover tests |
+//! | [`tls`] | [`TestCertificates`]: a CA, server and client certificates made with `openssl` for [`TestRedis::start_tls`] |
 //! | [`memory`] | configurations for the in-process memory transports |
 //! | [`bus`](mod@bus) | [`bus()`] / [`named_bus`]: a client from a file or a `Config` |
 //! | [`worker`] | [`RunningWorker`]: a worker in the background, stopped within [`PATIENCE`] |
@@ -32,6 +34,8 @@ pub mod json;
 pub mod memory;
 pub mod peer;
 pub mod redis_server;
+pub mod sentinel;
+pub mod tls;
 pub mod wait;
 pub mod worker;
 
@@ -45,5 +49,7 @@ pub use peer::{
     python_outcome, workspace_root, PythonPeer,
 };
 pub use redis_server::{TestConfig, TestRedis};
+pub use sentinel::TestSentinelGroup;
+pub use tls::TestCertificates;
 pub use wait::{eventually, wait_until, within_patience, PATIENCE};
 pub use worker::RunningWorker;

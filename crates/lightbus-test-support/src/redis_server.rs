@@ -1,10 +1,13 @@
-//! [`TestRedis`]: a private `redis-server` per test, and [`TestConfig`]: configuration files
-//! pointing a bus (Rust or the Python peer) at it.
+//! [`TestRedis`]: a private `redis-server` per test (plain, with TLS, or with extra
+//! settings such as ACL users), and [`TestConfig`]: configuration files pointing a bus (Rust
+//! or the Python peer) at it.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::tls::TestCertificates;
 
 /// A private `redis-server` for one test, listening on 127.0.0.1 on a free port.
 #[derive(Debug)]
@@ -12,16 +15,53 @@ pub struct TestRedis {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// With TLS: the certificates, and the server listens only for TLS.
+    tls: Option<TestCertificates>,
+    /// More settings for `redis-server`, as command-line options.
+    args: Vec<String>,
 }
 
 impl TestRedis {
     /// Starts a fresh server (no persistence) and waits until it answers `PING`.
     pub fn start() -> TestRedis {
+        TestRedis::start_with(None, &[])
+    }
+
+    /// Starts a server that accepts only TLS connections (`--port 0 --tls-port P`), with
+    /// certificates made now (see [`TestCertificates`]), requiring a client certificate
+    /// signed by the same CA. Its [`url`](Self::url) is `rediss://127.0.0.1:P/0`.
+    pub fn start_tls() -> TestRedis {
+        TestRedis::start_with(Some(None), &[])
+    }
+
+    /// Like [`start_tls`](Self::start_tls), with the certificates of another server (both
+    /// then trust each other, e.g. for replication over TLS) and more settings.
+    pub fn start_tls_with(certificates: &TestCertificates, args: &[&str]) -> TestRedis {
+        TestRedis::start_with(Some(Some(certificates.clone())), args)
+    }
+
+    /// Starts a server with more settings, as `redis-server` command-line options, e.g.
+    /// `["--user", "app", "on", ">secret", "~*", "&*", "+@all"]` for an ACL user (the
+    /// `default` user stays open, so [`connection`](Self::connection) still works), or
+    /// `["--appendonly", "yes", "--appendfsync", "always"]` for data that survives
+    /// [`stop`](Self::stop) and [`restart`](Self::restart).
+    pub fn start_with_args(args: &[&str]) -> TestRedis {
+        TestRedis::start_with(None, args)
+    }
+
+    /// `tls`: none, new certificates (`Some(None)`) or the given ones.
+    fn start_with(tls: Option<Option<TestCertificates>>, args: &[&str]) -> TestRedis {
         for _ in 0..10 {
+            let dir = tempfile::tempdir().expect("create a temporary directory for redis-server");
+            let tls = tls
+                .clone()
+                .map(|given| given.unwrap_or_else(|| TestCertificates::create(dir.path())));
             let mut redis = TestRedis {
                 port: free_port(),
-                dir: tempfile::tempdir().expect("create a temporary directory for redis-server"),
+                dir,
                 child: None,
+                tls,
+                args: args.iter().map(|arg| (*arg).to_owned()).collect(),
             };
             if redis.spawn() {
                 return redis;
@@ -30,13 +70,24 @@ impl TestRedis {
         panic!("could not start redis-server on a free port after 10 attempts");
     }
 
+    /// The certificates of a server started with [`start_tls`](Self::start_tls).
+    pub fn certificates(&self) -> Option<&TestCertificates> {
+        self.tls.as_ref()
+    }
+
     /// Spawns the server on `self.port`; true once it answers.
     fn spawn(&mut self) -> bool {
-        let child = Command::new(redis_server_binary())
-            .args(["--port", &self.port.to_string()])
+        let mut command = Command::new(redis_server_binary());
+        match &self.tls {
+            None => command.args(["--port", &self.port.to_string()]),
+            Some(tls) => command.args(tls.server_args(self.port)),
+        };
+        let child = command
             .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .args(["--dir", &self.dir.path().display().to_string()])
+            // Last, so that they override the defaults above (`--appendonly yes`).
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -62,15 +113,35 @@ impl TestRedis {
     }
 
     fn ping(&self) -> bool {
-        redis::Client::open(self.url())
+        self.client()
             .and_then(|client| client.get_connection_with_timeout(Duration::from_millis(200)))
             .and_then(|mut conn| redis::cmd("PING").query::<String>(&mut conn))
             .is_ok()
     }
 
-    /// The server's URL, e.g. `redis://127.0.0.1:41234/0`.
+    /// A client of the `default` user (with the test's client certificate under TLS).
+    fn client(&self) -> redis::RedisResult<redis::Client> {
+        match &self.tls {
+            None => redis::Client::open(self.url()),
+            Some(tls) => tls.client(self.url()),
+        }
+    }
+
+    /// The server's URL, e.g. `redis://127.0.0.1:41234/0` (`rediss://` with TLS).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
+    }
+
+    /// The server's URL with `user:password@` (written as given) before the host, e.g.
+    /// `redis://app:p@ss@127.0.0.1:41234/0`.
+    pub fn url_with_credentials(&self, user: &str, password: &str) -> String {
+        self.url()
+            .replacen("://", &format!("://{user}:{password}@"), 1)
     }
 
     /// The server's port.
@@ -99,12 +170,14 @@ impl TestRedis {
             extra_api_yaml: String::new(),
             event_yaml: String::new(),
             plugins_yaml: None,
+            url: None,
+            root_yaml: String::new(),
         }
     }
 
     /// A synchronous connection, for inspecting what the bus left in Redis.
     pub fn connection(&self) -> redis::Connection {
-        redis::Client::open(self.url())
+        self.client()
             .and_then(|client| client.get_connection_with_timeout(Duration::from_secs(2)))
             .expect("connect to the test redis-server")
     }
@@ -130,7 +203,8 @@ impl TestRedis {
             .expect("LLEN")
     }
 
-    /// Stops the server (simulating an outage). Its data is lost.
+    /// Stops the server with SIGKILL (simulating an outage). Its data is lost, unless it was
+    /// started with `--appendonly yes` (see [`start_with_args`](Self::start_with_args)).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -169,6 +243,8 @@ pub struct TestConfig<'a> {
     extra_api_yaml: String,
     event_yaml: String,
     plugins_yaml: Option<String>,
+    url: Option<String>,
+    root_yaml: String,
 }
 
 impl TestConfig<'_> {
@@ -222,6 +298,18 @@ impl TestConfig<'_> {
         self
     }
 
+    /// The URL every transport uses, instead of the server's own (say, with credentials).
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// More top-level sections, unindented, e.g. `"tls:\n  ca_file: /x/ca.pem\n"`.
+    pub fn root_yaml(mut self, yaml: &str) -> Self {
+        self.root_yaml.push_str(yaml);
+        self
+    }
+
     /// Writes the file into the server's temporary directory and returns its path.
     pub fn write(self) -> PathBuf {
         let mut schema = String::new();
@@ -248,14 +336,17 @@ impl TestConfig<'_> {
             .plugins_yaml
             .map(|yaml| format!("plugins:\n{yaml}"))
             .unwrap_or_default();
-        let url = self.redis.url();
+        let url = self.url.unwrap_or_else(|| self.redis.url());
+        // Quoted: a password may hold characters YAML reads otherwise (`#`, `: `).
+        let url = serde_json::Value::String(url).to_string();
+        let root = self.root_yaml;
         let yaml = format!(
             "bus:\n  schema:\n{schema}    transport:\n      redis:\n        url: {url}\n\
              apis:\n  default:\n{api}\
              \x20   rpc_transport:\n      redis:\n        url: {url}\n{rpc_transport}\
              \x20   result_transport:\n      redis:\n        url: {url}\n{result_transport}\
              \x20   event_transport:\n      redis:\n        url: {url}\n{event_transport}\
-             {plugins}"
+             {plugins}{root}"
         );
         let path = self
             .redis
@@ -276,11 +367,11 @@ fn number(value: f64) -> String {
     }
 }
 
-fn redis_server_binary() -> String {
+pub(crate) fn redis_server_binary() -> String {
     std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned())
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())

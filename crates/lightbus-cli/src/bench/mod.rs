@@ -239,7 +239,7 @@ pub async fn run(bus: Bus, args: BenchArgs) -> Result<()> {
                     transport: "`benchmark` API's rpc_transport",
                 });
             };
-            let server = RedisServers::default().get(&rpc.url)?;
+            let server = RedisServers::new(bus.config().tls()).get(&rpc.url)?;
             let connection = server.dedicated().await?;
             let report = measure("ping", &load, move || {
                 let mut connection = connection.clone();

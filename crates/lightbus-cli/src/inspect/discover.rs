@@ -75,7 +75,7 @@ pub(super) async fn run_id(server: &RedisServer) -> Result<String> {
 pub(super) fn event_servers(bus: &Bus) -> Result<Vec<EventServer>> {
     let config = bus.config();
     let mut seen: Vec<&str> = Vec::new();
-    let servers = RedisServers::default();
+    let servers = RedisServers::new(config.tls());
     let mut found = Vec::new();
     let names = std::iter::once(DEFAULT_API).chain(config.file.apis.keys().map(String::as_str));
     for name in names {

@@ -13,8 +13,8 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code: no result arrived within the timeout (most often: no worker serves the API).
 pub const EXIT_TIMEOUT: u8 = 3;
-/// Exit code: Redis could not be reached, refused the credentials, or answered with an
-/// error.
+/// Exit code: Redis could not be reached, refused the credentials, failed the TLS handshake
+/// (a certificate that does not verify), or answered with an error.
 pub const EXIT_BUS_UNAVAILABLE: u8 = 4;
 
 /// The exit code for an error: [`EXIT_FAILED`], [`EXIT_USAGE`], [`EXIT_TIMEOUT`] or
@@ -30,6 +30,7 @@ pub fn exit_code(error: &Error) -> ExitCode {
         Error::Timeout { .. } => EXIT_TIMEOUT,
         Error::Connection { .. }
         | Error::Authentication { .. }
+        | Error::Tls { .. }
         | Error::Server { .. }
         | Error::Closed => EXIT_BUS_UNAVAILABLE,
         Error::Config(_)

@@ -105,7 +105,7 @@ impl BusBuilder {
         }
         let connector = self
             .connector
-            .unwrap_or_else(|| Arc::new(StandardConnector::default()));
+            .unwrap_or_else(|| Arc::new(StandardConnector::for_config(&config)));
         let settings = &config.bus().schema;
         let schema = BusSchema::new(
             connector.schema(settings)?,

@@ -14,7 +14,11 @@ use crate::error::{Direction, Error, Operation, Result, Target};
 use crate::message::RpcMessage;
 use crate::observe::metrics::{self, Outcome};
 use crate::observe::trace;
+use crate::util::Backoff;
 use tracing::Instrument;
+
+/// The longest wait between two sends of a call that did not reach the transport.
+const MAX_RESEND_DELAY: Duration = Duration::from_secs(1);
 
 /// Options of one call, overriding the API's configuration for that call only.
 ///
@@ -146,9 +150,27 @@ impl Bus {
         // One deadline bounds sending and waiting alike. Its timer is registered before the
         // send's own, so the runtime's timer wheel needs no extra wake-up per call (measured:
         // a timer armed after the send cost an eventfd write and an epoll round each call).
+        let deadline = started + timeout;
         let send_and_wait = async {
             let expiry = transports.call_expiry.max(timeout);
-            transports.rpc.send_call(&call, expiry).await?;
+            // A send that certainly did not reach the transport (Redis away) is tried again
+            // while there is time; the last error is returned before the deadline, so an
+            // unreachable Redis is reported as such, not as a timeout.
+            let mut backoff = Backoff::new(MAX_RESEND_DELAY);
+            loop {
+                match transports.rpc.send_call(&call, expiry).await {
+                    Ok(()) => break,
+                    Err(error) if transports.rpc.unsent(&error) => {
+                        let delay = backoff.next_delay();
+                        if Instant::now() + delay * 2 >= deadline {
+                            return Err(error);
+                        }
+                        tracing::debug!(id = %call.id, "call not sent ({error}); again in {delay:?}");
+                        tokio::time::sleep(delay).await;
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
             pending.wait().await.ok_or(Error::Closed)
         };
         let result = tokio::time::timeout(timeout, send_and_wait)

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::tls::TlsConfig;
 use super::transports::{
     EventTransportSelector, ResultTransportSelector, RpcTransportSelector, SchemaTransportSelector,
 };
@@ -33,6 +34,9 @@ pub struct ConfigFile {
     pub plugins: PluginsConfig,
     /// Metrics, probes and trace propagation (Rust only: see [`ObservabilityConfig`]).
     pub observability: ObservabilityConfig,
+    /// CA bundle and client certificate of `rediss://` connections (Rust only: see
+    /// [`TlsConfig`]).
+    pub tls: TlsConfig,
 }
 
 /// Settings of the bus as a whole (`bus:`).

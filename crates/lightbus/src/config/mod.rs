@@ -46,8 +46,10 @@
 //!
 //! Rust-only: `observability` (`http`, `trace_propagation`; see [`ObservabilityConfig`]) and
 //! `apis.*.max_deliveries` (how many deliveries of an event a failing listener gets before
-//! it is dead-lettered; default 5) and `{rpc,result,event}_transport.redis.max_message_bytes`
-//! (the largest message sent or accepted; default 64 MiB).
+//! it is dead-lettered; default 5), `{rpc,result,event}_transport.redis.max_message_bytes`
+//! (the largest message sent or accepted; default 64 MiB) and `tls` (`ca_file`,
+//! `cert_file`, `key_file` for `rediss://` servers; see [`TlsConfig`], also
+//! `LIGHTBUS_TLS_CA_FILE`, `LIGHTBUS_TLS_CERT_FILE`, `LIGHTBUS_TLS_KEY_FILE`).
 //! Python Lightbus 1.1.2 rejects files with keys it does not know, so a file shared with
 //! Python processes leaves it out; `--http`, `LIGHTBUS_HTTP` and
 //! `LIGHTBUS_TRACE_PROPAGATION` do the same from the command line and the environment.
@@ -64,7 +66,9 @@ mod file;
 mod names;
 mod schema;
 mod source;
+mod tls;
 mod transports;
+mod url;
 mod values;
 
 pub use file::{
@@ -73,11 +77,14 @@ pub use file::{
 };
 pub use names::expand_name;
 pub use schema::config_json_schema;
+pub use tls::{TlsConfig, TLS_CA_FILE_ENV, TLS_CERT_FILE_ENV, TLS_KEY_FILE_ENV};
 pub use transports::{
     EventTransportSelector, MemoryConfig, MemoryEventConfig, RedisEventConfig, RedisResultConfig,
     RedisRpcConfig, RedisSchemaConfig, ResultTransportSelector, RpcTransportSelector,
     SchemaTransportSelector, StreamUse, DEFAULT_MAX_MESSAGE_BYTES,
 };
+pub use url::redact_url;
+pub(crate) use url::{client_url, sentinel_url, SentinelUrl};
 pub use values::{Count, Delay, Seconds, WholeSeconds};
 
 use std::path::{Path, PathBuf};
@@ -92,28 +99,6 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
 pub const DEFAULT_MEMORY_NAMESPACE: &str = "default";
 
 pub use crate::error::ConfigError;
-
-/// `url` with its password replaced by `***`, safe to print. The credentials end at the
-/// *last* `@` of the authority (a raw `@` may appear in a password, never in a host).
-///
-/// ```
-/// use lightbus::config::redact_url;
-/// assert_eq!(redact_url("redis://app:p@ss@db:6379/0"), "redis://app:***@db:6379/0");
-/// assert_eq!(redact_url("redis://db:6379/0"), "redis://db:6379/0");
-/// ```
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some(at) = rest.rfind('@') else {
-        return url.to_owned();
-    };
-    let (credentials, host) = (&rest[..at], &rest[at + 1..]);
-    match credentials.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
-}
 
 /// Values that override the file: from command-line flags or the caller's code.
 #[derive(Debug, Clone, Default)]
@@ -357,6 +342,13 @@ impl Config {
     /// The plugin settings.
     pub fn plugins(&self) -> &PluginsConfig {
         &self.file.plugins
+    }
+
+    /// The TLS files of `rediss://` connections: the file's `tls` section, each file
+    /// overridden by its environment variable (`LIGHTBUS_TLS_CA_FILE`,
+    /// `LIGHTBUS_TLS_CERT_FILE`, `LIGHTBUS_TLS_KEY_FILE`) when that is set.
+    pub fn tls(&self) -> TlsConfig {
+        self.file.tls.clone().with_env()
     }
 }
 

@@ -268,12 +268,22 @@ pub(crate) fn non_empty_name<'de, D: Deserializer<'de>>(
     }
 }
 
-/// A Redis URL the client accepts (`redis://`, `rediss://`, `unix://`), checked without
-/// connecting.
+/// A Redis URL the client accepts (`redis://`, `rediss://`, `unix://`, or
+/// `redis+sentinel://`/`rediss+sentinel://`), checked without connecting; a raw password
+/// (with `@`, `/`, `#`, …) is accepted as written.
 pub(crate) fn redis_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     use redis::IntoConnectionInfo;
     let url = String::deserialize(deserializer)?;
-    match url.as_str().into_connection_info() {
+    if let Some(sentinel) = super::sentinel_url(&url) {
+        return match sentinel {
+            Ok(_) => Ok(url),
+            Err(why) => Err(serde::de::Error::custom(format!(
+                "`{}`: {why}",
+                super::redact_url(&url)
+            ))),
+        };
+    }
+    match super::client_url(&url).as_str().into_connection_info() {
         Ok(_) => Ok(url),
         Err(error) => Err(serde::de::Error::custom(format!(
             "expected a Redis URL such as `redis://127.0.0.1:6379/0`, found `{}` ({error})",

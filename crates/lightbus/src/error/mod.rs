@@ -71,6 +71,26 @@ pub enum Error {
         source: BoxError,
     },
 
+    /// The TLS connection to the server could not be set up: its certificate did not verify
+    /// (signed by a CA not trusted here, issued for another host name, expired), or it
+    /// refused this process's client certificate. The connection is never retried in plain
+    /// text. Retrying does not help until the certificates or the settings change.
+    #[error(
+        "{url}: TLS with the server failed: {reason} (trust the CA that signed the server's \
+         certificate with `tls.ca_file` or LIGHTBUS_TLS_CA_FILE, and give a client certificate \
+         with `tls.cert_file`/`tls.key_file` or LIGHTBUS_TLS_CERT_FILE/LIGHTBUS_TLS_KEY_FILE \
+         if the server requires one)"
+    )]
+    Tls {
+        /// The server, with any password hidden.
+        url: String,
+        /// Why, as the TLS library reported it (e.g. `invalid peer certificate: UnknownIssuer`).
+        reason: String,
+        /// What the client reported.
+        #[source]
+        source: BoxError,
+    },
+
     /// The server answered a command with an error (for Redis, say `WRONGTYPE`).
     #[error("{url}: {source}")]
     Server {
@@ -287,7 +307,10 @@ impl Error {
     pub fn is_connection(&self) -> bool {
         matches!(
             self,
-            Error::Connection { .. } | Error::Authentication { .. } | Error::Server { .. }
+            Error::Connection { .. }
+                | Error::Authentication { .. }
+                | Error::Tls { .. }
+                | Error::Server { .. }
         )
     }
 

@@ -58,6 +58,20 @@ pub struct StandardConnector {
     event: Cache<dyn EventTransport>,
 }
 
+impl StandardConnector {
+    /// A connector for `config`: its `rediss://` connections use the configuration's TLS
+    /// files ([`Config::tls`](crate::config::Config::tls)). [`Default`] reads them from the
+    /// environment variables alone.
+    pub fn for_config(config: &crate::config::Config) -> Self {
+        StandardConnector {
+            servers: RedisServers::new(config.tls()),
+            rpc: Cache::default(),
+            result: Cache::default(),
+            event: Cache::default(),
+        }
+    }
+}
+
 impl std::fmt::Debug for StandardConnector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StandardConnector").finish_non_exhaustive()

@@ -67,6 +67,15 @@ pub trait RpcTransport: Send + Sync + 'static {
         expire_after: Duration,
     ) -> BoxFuture<'a, Result<()>>;
 
+    /// True when `error`, as [`send_call`](Self::send_call) returned it, means the call
+    /// certainly did not reach the transport (the connection could not even be made), so
+    /// sending it again cannot run it twice: the caller then sends it again, with back-off,
+    /// within its timeout. The default, `false`, never resends.
+    fn unsent(&self, error: &crate::error::Error) -> bool {
+        let _ = error;
+        false
+    }
+
     /// Starts receiving calls for `apis` (worker side), all of which use this transport: one
     /// consumer takes the calls of every API, fairly.
     fn consumer(&self, apis: Vec<String>) -> Box<dyn RpcConsumer>;

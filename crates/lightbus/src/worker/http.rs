@@ -48,7 +48,7 @@ pub fn router(bus: &Bus) -> Router {
     let endpoint = Endpoint {
         bus: bus.clone(),
         metrics: metrics::install(),
-        servers: Arc::new(RedisServers::default()),
+        servers: Arc::new(RedisServers::new(bus.config().tls())),
     };
     Router::new()
         .route("/metrics", get(render_metrics))
@@ -185,7 +185,7 @@ fn listened(bus: &Bus) -> Vec<(String, (String, String))> {
 /// Reads the gauges of this worker's listeners and APIs from Redis, every
 /// [`SAMPLE_INTERVAL`], until `stop`.
 async fn sample(bus: Bus, stop: CancellationToken) {
-    let servers = RedisServers::default();
+    let servers = RedisServers::new(bus.config().tls());
     loop {
         if let Err(error) = sample_once(&bus, &servers).await {
             tracing::debug!("cannot sample lag and queue lengths: {error}");

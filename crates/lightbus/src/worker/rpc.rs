@@ -24,7 +24,7 @@ use tokio_util::task::TaskTracker;
 use crate::api::{codes, RpcFailure, RpcOutcome};
 use crate::client::plugin::run_hooks;
 use crate::client::{ApiTransports, Bus};
-use crate::error::{Direction, Result, Target};
+use crate::error::{Direction, Error, Result, Target};
 use crate::message::{ResultMessage, RpcMessage};
 use crate::observe::metrics::{self, Outcome};
 use crate::observe::trace;
@@ -36,6 +36,12 @@ use tracing::Instrument;
 /// stopping worker cuts the wait short (the transport's interrupt), so it still stops at
 /// once.
 const POLL_WAIT: Duration = Duration::from_secs(5);
+
+/// How many times in a row a worker's RPC consumer tries again when Redis refuses the
+/// credentials or the TLS handshake before it stops the worker (with that error, so
+/// `run` exits with code 4): a wrong password is not fixed by waiting, yet a password
+/// being rotated, or an ACL being reloaded, may be in flux for a moment.
+pub(crate) const CREDENTIAL_ATTEMPTS: u32 = 5;
 
 /// The transports of the APIs a consumer serves, by API name.
 type Apis = HashMap<String, Arc<ApiTransports>>;
@@ -60,14 +66,23 @@ impl RpcServer {
         }
     }
 
-    /// Serves until `stop` is cancelled, then waits for in-flight calls.
+    /// Serves until `stop` is cancelled, then waits for in-flight calls. Fails (stopping
+    /// the worker) when Redis keeps refusing this process's credentials or TLS handshake:
+    /// see [`CREDENTIAL_ATTEMPTS`].
     pub(crate) async fn run(self, stop: CancellationToken) -> Result<()> {
         let server = Arc::new(self);
+        let own_stop = stop.child_token();
         let mut loops = tokio::task::JoinSet::new();
         for (transport, apis) in server.groups()? {
-            loops.spawn(server.clone().consume(transport, apis, stop.clone()));
+            loops.spawn(server.clone().consume(transport, apis, own_stop.clone()));
         }
-        while loops.join_next().await.is_some() {}
+        let mut failure = None;
+        while let Some(joined) = loops.join_next().await {
+            if let Ok(Err(error)) = joined {
+                own_stop.cancel();
+                failure.get_or_insert(error);
+            }
+        }
 
         server.in_flight.close();
         let pending = server.in_flight.len();
@@ -84,7 +99,10 @@ impl RpcServer {
                 server.drain_timeout
             );
         }
-        Ok(())
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
     }
 
     /// The registered APIs grouped by RPC transport: one consumer each.
@@ -109,13 +127,14 @@ impl RpcServer {
             .collect())
     }
 
-    /// The consumer loop of one RPC transport's APIs.
+    /// The consumer loop of one RPC transport's APIs. Fails after [`CREDENTIAL_ATTEMPTS`]
+    /// consecutive refusals of the credentials or the TLS handshake.
     async fn consume(
         self: Arc<Self>,
         transport: Arc<dyn RpcTransport>,
         apis: Arc<Apis>,
         stop: CancellationToken,
-    ) {
+    ) -> Result<()> {
         let mut names: Vec<String> = apis.keys().cloned().collect();
         names.sort();
         let served = names.join(", ");
@@ -133,6 +152,7 @@ impl RpcServer {
         let _finished = finished.drop_guard();
         let mut backoff = Backoff::new(consumer.restart_delay());
         let mut failing = false;
+        let mut refused = 0;
         let readiness_key = format!("rpcs `{served}`");
         self.bus.readiness().starting(&readiness_key);
         tracing::debug!(apis = %served, "consuming RPCs");
@@ -158,12 +178,31 @@ impl RpcServer {
                         failing = false;
                     }
                     backoff.reset();
+                    refused = 0;
                     calls
                 }
                 Err(error) => {
                     let delay = backoff.next_delay();
                     self.bus.readiness().failing(&readiness_key, &error);
-                    tracing::warn!(apis = %served, "cannot take RPC calls: {error}; retrying in {delay:?}");
+                    if matches!(error, Error::Authentication { .. } | Error::Tls { .. }) {
+                        refused += 1;
+                        if refused >= CREDENTIAL_ATTEMPTS {
+                            tracing::error!(
+                                apis = %served,
+                                "cannot take RPC calls: {error}; refused {refused} times in \
+                                 a row, giving up"
+                            );
+                            self.bus.readiness().stopped(&readiness_key);
+                            return Err(error);
+                        }
+                        tracing::warn!(
+                            apis = %served,
+                            "cannot take RPC calls: {error}; attempt {refused} of \
+                             {CREDENTIAL_ATTEMPTS}, retrying in {delay:?}"
+                        );
+                    } else {
+                        tracing::warn!(apis = %served, "cannot take RPC calls: {error}; retrying in {delay:?}");
+                    }
                     failing = true;
                     tokio::select! {
                         () = stop.cancelled() => break,
@@ -188,6 +227,7 @@ impl RpcServer {
                 tracing::warn!(apis = %served, "while stopping RPC consumption: {error}")
             }
         }
+        Ok(())
     }
 
     /// Starts executing `calls`, each with a slot of its own. Returns `false` if the slots

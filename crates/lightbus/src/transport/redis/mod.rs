@@ -11,24 +11,37 @@
 //! and event fires are spread over a few such connections, taken in turn (fires awaited
 //! one after the other reach Redis in that order, concurrent ones in any order); each
 //! blocking loop (a worker's queue pop, the result listener, a stream reader) gets a
-//! dedicated connection. Both reconnect on failure.
+//! dedicated connection. Both reconnect on failure: a shared connection is never used once
+//! known dead, and one idle for [`IDLE_PROBE_AFTER`] is checked with a `PING` first (see
+//! [`SharedConnection`]), so the first command after Redis restarted under an idle process
+//! goes out on a fresh connection. A fire retries while Redis is away, until its
+//! `event_fire_timeout` (at least once: a fire retried after an ambiguous failure may be
+//! stored twice); a call's send is retried within its `rpc_timeout` only when it certainly
+//! did not reach Redis (connection refused, connecting timed out, Redis still loading),
+//! since a call queued twice could run twice.
 
 pub mod event;
 pub mod result;
 pub mod rpc;
 pub mod schema;
+mod shared;
+mod target;
+
+pub use shared::{SharedConnection, IDLE_PROBE_AFTER};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
 use tokio::sync::OnceCell;
 
+use crate::config::TlsConfig;
 use crate::error::{Error, Result};
 use crate::util::lock;
+use target::Target;
 
 /// A Redis URL, with a form safe to print (password hidden).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -76,7 +89,13 @@ pub(crate) fn error(url: &RedisUrl, source: redis::RedisError) -> Error {
     );
     let authentication = source.kind() == ErrorKind::AuthenticationFailed
         || matches!(source.code(), Some("NOAUTH" | "WRONGPASS"));
-    if authentication {
+    if let Some(reason) = tls_failure(&source) {
+        Error::Tls {
+            url,
+            reason,
+            source: Box::new(source),
+        }
+    } else if authentication {
         Error::Authentication {
             url,
             source: Box::new(source),
@@ -99,6 +118,38 @@ pub(crate) fn error(url: &RedisUrl, source: redis::RedisError) -> Error {
     }
 }
 
+/// Why the TLS handshake failed, when `source` is such a failure: the rustls error, found
+/// in the error's chain (the client reports it as an I/O error that wraps it) or, where the
+/// client kept only its text, by rustls's wording.
+fn tls_failure(source: &redis::RedisError) -> Option<String> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(source);
+    while let Some(error) = next {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        if let Some(inner) = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+                return Some(tls.to_string());
+            }
+        }
+        next = error.source();
+    }
+    // Some paths of the client keep only the text of the TLS error: rustls's own phrases.
+    let text = source.to_string();
+    [
+        "invalid peer certificate",
+        "received fatal alert",
+        "peer sent no certificates",
+        "peer is incompatible",
+        "peer misbehaved",
+    ]
+    .iter()
+    .find_map(|phrase| text.find(phrase).map(|at| text[at..].to_owned()))
+}
+
 /// A `BLMPOP` reply: the list popped from and the values taken, or nothing on timeout.
 pub(crate) type ListPop = Option<(String, Vec<Vec<u8>>)>;
 
@@ -119,8 +170,8 @@ const SHARED_CONNECTIONS: usize = 4;
 /// One Redis server: the client, the shared connections, and a factory of dedicated ones.
 pub struct RedisServer {
     url: RedisUrl,
-    client: redis::Client,
-    shared: [OnceCell<ConnectionManager>; SHARED_CONNECTIONS],
+    target: Arc<Target>,
+    shared: [OnceCell<SharedConnection>; SHARED_CONNECTIONS],
     /// Which shared connection the next fire takes.
     next_shared: AtomicUsize,
 }
@@ -134,7 +185,7 @@ impl std::fmt::Debug for RedisServer {
 }
 
 impl RedisServer {
-    fn open(url: &RedisUrl) -> Result<Self> {
+    fn open(url: &RedisUrl, tls: &TlsConfig) -> Result<Self> {
         // TCP_NODELAY: messages are small and latency-bound; Nagle's algorithm would hold
         // back a pipelined write while an earlier one is unacknowledged.
         //
@@ -152,13 +203,10 @@ impl RedisServer {
             .set_nodelay(true)
             .set_keepalive(keepalive)
             .set_user_timeout(DEAD_PEER_TIMEOUT);
-        let info = redis::IntoConnectionInfo::into_connection_info(url.as_str())
-            .map_err(|e| error(url, e))?
-            .set_tcp_settings(tcp);
-        let client = redis::Client::open(info).map_err(|e| error(url, e))?;
+        let target = target::open(url, tls, tcp)?;
         Ok(RedisServer {
             url: url.clone(),
-            client,
+            target: Arc::new(target),
             shared: std::array::from_fn(|_| OnceCell::new()),
             next_shared: AtomicUsize::new(0),
         })
@@ -171,7 +219,7 @@ impl RedisServer {
 
     /// The process's shared, automatically pipelined connection to this server. It is
     /// opened on first use and reconnects by itself after failures.
-    pub async fn shared(&self) -> Result<ConnectionManager> {
+    pub async fn shared(&self) -> Result<SharedConnection> {
         self.shared_connection(0).await
     }
 
@@ -181,24 +229,17 @@ impl RedisServer {
     /// Everything else keeps to [`shared`](Self::shared): for RPCs three processes share the
     /// CPUs, and fewer, larger writes win (64-way RPC measured at 41k calls/s on four
     /// connections against 56k on one).
-    pub async fn shared_in_turn(&self) -> Result<ConnectionManager> {
+    pub async fn shared_in_turn(&self) -> Result<SharedConnection> {
         let turn = self.next_shared.fetch_add(1, Ordering::Relaxed) % SHARED_CONNECTIONS;
         self.shared_connection(turn).await
     }
 
-    async fn shared_connection(&self, slot: usize) -> Result<ConnectionManager> {
-        let manager = self.shared[slot]
-            .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                    .set_response_timeout(None)
-                    .set_number_of_retries(2)
-                    .set_max_delay(Duration::from_secs(2));
-                ConnectionManager::new_with_config(self.client.clone(), config).await
-            })
+    async fn shared_connection(&self, slot: usize) -> Result<SharedConnection> {
+        let shared = self.shared[slot]
+            .get_or_try_init(|| SharedConnection::open(self.target.clone(), self.url.clone()))
             .await
             .map_err(|e| error(&self.url, e))?;
-        Ok(manager.clone())
+        Ok(shared.clone())
     }
 
     /// A new connection for one blocking loop (blocking commands wait as long as they ask
@@ -207,7 +248,12 @@ impl RedisServer {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(None);
-        self.client
+        let client = self
+            .target
+            .client()
+            .await
+            .map_err(|e| error(&self.url, e))?;
+        client
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(|e| error(&self.url, e))
@@ -279,9 +325,17 @@ impl Unblock {
 }
 
 /// The Redis servers this process talks to, one [`RedisServer`] per URL.
-#[derive(Default)]
 pub struct RedisServers {
     servers: Mutex<HashMap<String, Arc<RedisServer>>>,
+    tls: TlsConfig,
+}
+
+impl Default for RedisServers {
+    /// Servers whose `rediss://` connections use the TLS files of the environment variables
+    /// alone (see [`TlsConfig::from_env`]); [`RedisServers::new`] takes a configuration's.
+    fn default() -> Self {
+        RedisServers::new(TlsConfig::from_env())
+    }
 }
 
 impl std::fmt::Debug for RedisServers {
@@ -294,13 +348,22 @@ impl std::fmt::Debug for RedisServers {
 }
 
 impl RedisServers {
+    /// Servers whose `rediss://` connections use `tls` (from
+    /// [`Config::tls`](crate::config::Config::tls), which applies the environment variables).
+    pub fn new(tls: TlsConfig) -> Self {
+        RedisServers {
+            servers: Mutex::default(),
+            tls,
+        }
+    }
+
     /// The server for `url`, opened on first request.
     pub fn get(&self, url: &str) -> Result<Arc<RedisServer>> {
         let mut servers = lock(&self.servers);
         if let Some(server) = servers.get(url) {
             return Ok(server.clone());
         }
-        let server = Arc::new(RedisServer::open(&RedisUrl::new(url))?);
+        let server = Arc::new(RedisServer::open(&RedisUrl::new(url), &self.tls)?);
         servers.insert(url.to_owned(), server.clone());
         Ok(server)
     }

@@ -75,22 +75,30 @@ impl RpcTransport for RedisRpcTransport {
                     setting: "rpc_transport.redis.max_message_bytes",
                 });
             }
-            let mut connection = self.server.shared().await?;
             let expiry = expiry_key(&call.id);
             // EXPIRE takes whole seconds; round up so a call never expires early.
             let seconds = expire_after.as_secs_f64().ceil().max(1.0) as i64;
-            redis::pipe()
+            let mut pipeline = redis::pipe();
+            pipeline
                 .rpush(queue_key(&call.api_name), blob)
                 .ignore()
                 .set(&expiry, 1)
                 .ignore()
                 .expire(&expiry, seconds)
-                .ignore()
+                .ignore();
+            let mut connection = self.server.shared().await?;
+            pipeline
                 .exec_async(&mut connection)
                 .await
                 .map_err(|e| self.server.error(e))
         }
         .boxed()
+    }
+
+    /// Sent again (by the caller, within its `rpc_timeout`) only when the call certainly
+    /// did not reach Redis: a call queued twice could run twice.
+    fn unsent(&self, error: &Error) -> bool {
+        never_reached_redis(error)
     }
 
     fn consumer(&self, apis: Vec<String>) -> Box<dyn RpcConsumer> {
@@ -515,6 +523,22 @@ impl RedisRpcConsumer {
             ),
         }
     }
+}
+
+/// True when `error` says a command cannot have been run by Redis: the connection could
+/// not be made (refused, or timed out while connecting: commands carry no response
+/// timeout), or Redis answered that it is still loading its data.
+fn never_reached_redis(error: &Error) -> bool {
+    let Error::Connection { source, .. } = error else {
+        return false;
+    };
+    source
+        .downcast_ref::<redis::RedisError>()
+        .is_some_and(|error| {
+            error.is_connection_refusal()
+                || error.is_timeout()
+                || error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
+        })
 }
 
 /// One `DEL` of the expiry key per call; each reply says whether that call was claimed.

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::aio::MultiplexedConnection;
+
+use crate::transport::redis::SharedConnection;
 use redis::Value;
 
 use super::reclaim::Reclaim;
@@ -146,7 +148,7 @@ impl RedisEventConsumer {
         }
     }
 
-    pub(super) async fn shared(&self) -> Result<ConnectionManager> {
+    pub(super) async fn shared(&self) -> Result<SharedConnection> {
         self.server.shared().await
     }
 
@@ -260,7 +262,7 @@ impl RedisEventConsumer {
     /// re-created later starts where this one stood.
     async fn note_group_position(
         &mut self,
-        connection: &mut ConnectionManager,
+        connection: &mut SharedConnection,
         stream: &str,
     ) -> Result<()> {
         let groups: Value = redis::cmd("XINFO")
@@ -402,7 +404,7 @@ impl RedisEventConsumer {
     /// this is their first delivery; otherwise the group's delivery counts are looked up.
     pub(super) async fn sort(
         &self,
-        connection: &mut ConnectionManager,
+        connection: &mut SharedConnection,
         stream: &str,
         entries: Vec<RawEntry>,
         fresh: bool,
@@ -491,7 +493,7 @@ impl RedisEventConsumer {
     /// just read again or claimed): one `XPENDING … <first> <last> <n> <consumer>`.
     async fn delivery_counts(
         &self,
-        connection: &mut ConnectionManager,
+        connection: &mut SharedConnection,
         stream: &str,
         entries: &[RawEntry],
     ) -> Result<HashMap<String, u32>> {

@@ -32,6 +32,7 @@ mod reclaim;
 mod reply;
 mod settle;
 
+use crate::util::Backoff;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -128,6 +129,9 @@ impl RedisEventTransport {
     }
 }
 
+/// The longest wait between two attempts of a fire while Redis is away.
+const MAX_FIRE_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// `MAXLEN ~ n` arguments for an `XADD`, if streams are capped (`None`: uncapped, which
 /// `max_stream_length: 0` or `null` configure, as upstream).
 fn add_max_length(command: &mut redis::Cmd, max_stream_length: Option<usize>) {
@@ -164,11 +168,29 @@ impl EventTransport for RedisEventTransport {
             for (field, value) in &fields {
                 command.arg(field.as_ref()).arg(value.as_ref());
             }
-            let mut connection = self.server.shared_in_turn().await?;
-            command
-                .query_async(&mut connection)
-                .await
-                .map_err(|e| self.server.error(e))
+            // While Redis is away (lost, restarting, loading its data), the fire waits and
+            // tries again, with growing delays and jitter, until the caller's
+            // `event_fire_timeout` cancels it. At least once: an `XADD` on the wire when
+            // the connection died may have been stored, and is then stored twice.
+            let mut backoff = Backoff::new(MAX_FIRE_RETRY_DELAY);
+            loop {
+                let attempt = async {
+                    let mut connection = self.server.shared_in_turn().await?;
+                    command
+                        .query_async(&mut connection)
+                        .await
+                        .map_err(|e| self.server.error(e))
+                }
+                .await;
+                match attempt {
+                    Err(error) if error.is_transient() => {
+                        let delay = backoff.next_delay();
+                        tracing::debug!("fire of {stream} retried in {delay:?}: {error}");
+                        tokio::time::sleep(delay).await;
+                    }
+                    outcome => return outcome,
+                }
+            }
         }
         .boxed()
     }

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
+use crate::transport::redis::SharedConnection;
 use redis::Value;
 
 use super::consume::RedisEventConsumer;
@@ -111,7 +111,7 @@ impl RedisEventConsumer {
     /// (`NOGROUP`) means nothing to reclaim yet.
     async fn pending_page(
         &self,
-        connection: &mut ConnectionManager,
+        connection: &mut SharedConnection,
         stream: &str,
         from: &str,
     ) -> Result<Vec<reply::PendingEntry>> {
@@ -135,7 +135,7 @@ impl RedisEventConsumer {
     /// group's pending list); its entries get reclaimed, and it goes on a later start.
     pub(super) async fn remove_idle_consumers(
         &self,
-        connection: &mut ConnectionManager,
+        connection: &mut SharedConnection,
         stream: &str,
     ) -> Result<()> {
         let ttl = self.spec.consumer_ttl;

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use crate::transport::redis::SharedConnection;
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use redis::aio::ConnectionManager;
 use redis::Value;
 
 use super::consume::GroupSpec;
@@ -17,7 +17,7 @@ use crate::transport::Settle;
 /// copy has the entry's fields, then `error` (the reason), `original_id`, `consumer_group`
 /// and `deliveries` (the group's delivery count when it was set aside).
 pub(super) async fn dead_letter(
-    connection: &mut ConnectionManager,
+    connection: &mut SharedConnection,
     spec: &GroupSpec,
     stream: &str,
     id: &str,
