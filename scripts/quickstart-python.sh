@@ -14,19 +14,12 @@ work="$root/.lightbus-python/quickstart"
 if [ -z "${LIGHTBUS_CONFIG:-}" ]; then rm -rf "$work"; fi
 mkdir -p "$work/app"
 
-bold=$(tput bold 2>/dev/null || true); green=$(tput setaf 2 2>/dev/null || true)
-red=$(tput setaf 1 2>/dev/null || true); reset=$(tput sgr0 2>/dev/null || true)
-step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$reset"; }
-fail() { printf '%sFAILED: %s%s\n' "$red" "$*" "$reset" >&2; exit 1; }
+source "$root/scripts/lib/quickstart-steps.sh"
 
 # Without a configured Redis, run this script again against a private one.
 if [ -z "${LIGHTBUS_CONFIG:-}" ]; then
   exec "$root/scripts/with-private-redis.sh" "$work" "$root/scripts/quickstart-python.sh" "$@"
 fi
-
-worker_pid=""
-cleanup() { [ -n "$worker_pid" ] && kill "$worker_pid" 2>/dev/null || true; }
-trap cleanup EXIT
 
 step "Building the Python package (pip install ./python into .lightbus-python/venv)"
 python=$(scripts/setup-python-front.sh)
@@ -36,35 +29,15 @@ step "Using the Redis configured in $LIGHTBUS_CONFIG"
 cd "$work/app"
 
 step "lightbus run   (the worker, in the background; its output: $work/worker.log)"
-"$bin/lightbus" run --service-name quickstart >"$work/worker.log" 2>&1 &
-worker_pid=$!
-for _ in $(seq 100); do
-  grep -q "send_welcome_email" "$work/worker.log" 2>/dev/null && break
-  kill -0 "$worker_pid" 2>/dev/null || { cat "$work/worker.log"; fail "the worker exited"; }
-  sleep 0.1
-done
-sed 's/^/    /' "$work/worker.log"
+start_worker "$work/worker.log" "$bin/lightbus" run --service-name quickstart
 grep -q "API \`auth\`" "$work/worker.log" || fail "the worker did not log the auth API"
 
 step "python3 call_procedure.py"
-output=$("$python" call_procedure.py)
-echo "    $output"
-[ "$output" = "Password valid!" ] || fail "expected 'Password valid!'"
+check_call "$python" call_procedure.py
 
 step "python3 fire_event.py"
 "$python" fire_event.py | sed 's/^/    /'
 
-step "Waiting for the worker to send the welcome email"
-for _ in $(seq 100); do
-  grep -q "^To: admin@example.com" "$work/worker.log" && break
-  sleep 0.1
-done
-grep -E "^(Subject|To):" "$work/worker.log" | sed 's/^/    /'
-grep -q "^Subject: Welcome to our site, admin$" "$work/worker.log" || fail "the worker printed no welcome email"
-
-step "Stopping the worker (SIGTERM)"
-kill -TERM "$worker_pid"
-status=0; wait "$worker_pid" || status=$?
-worker_pid=""
-[ "$status" -eq 0 ] || fail "the worker exited with status $status"
-printf '\n%s%sPython quickstart complete: the seed'"'"'s files ran unchanged on the Rust engine.%s\n' "$green" "$bold" "$reset"
+expect_welcome_email "$work/worker.log"
+stop_worker
+done_in_green "Python quickstart complete: the seed's files ran unchanged on the Rust engine."
