@@ -85,7 +85,7 @@ pub struct Selection {
 
 /// Runs `lightbus dead`.
 pub async fn run(bus: Bus, args: DeadArgs) -> Result<()> {
-    let servers = event_servers(&bus)?;
+    let servers = event_servers(&bus, "dead")?;
     let mut out = Vec::new();
     match args.command {
         DeadCommand::List { stream } => {
@@ -240,8 +240,9 @@ async fn dead_streams(
     }
 }
 
-/// The distinct Redis servers of the configuration's event transports.
-fn event_servers(bus: &Bus) -> Result<Vec<Arc<RedisServer>>> {
+/// The distinct Redis servers of the configuration's event transports (`command` names the
+/// tool in the error when none is Redis).
+pub(crate) fn event_servers(bus: &Bus, command: &'static str) -> Result<Vec<Arc<RedisServer>>> {
     let config = bus.config();
     let registry = RedisServers::default();
     let mut urls = BTreeSet::new();
@@ -253,7 +254,7 @@ fn event_servers(bus: &Bus) -> Result<Vec<Arc<RedisServer>>> {
     }
     if urls.is_empty() {
         return Err(CliError::NotRedis {
-            command: "dead",
+            command,
             transport: "event transport of every API",
         });
     }

@@ -140,6 +140,10 @@ pub enum CliError {
         id: String,
     },
 
+    /// `groups --delete` without `--yes`, or without `--stale`.
+    #[error("{0}")]
+    NotConfirmed(String),
+
     /// `benchmark.call_me()` answered something other than `true`.
     #[error("benchmark.call_me() returned {0}, not true")]
     UnexpectedAnswer(serde_json::Value),
@@ -165,6 +169,7 @@ impl CliError {
             | CliError::NoCachedStreams { .. }
             | CliError::NothingToFollow
             | CliError::NoDeadLetter { .. }
+            | CliError::NotConfirmed(_)
             | CliError::NoHome
             | CliError::Serve { .. } => ExitCode::from(EXIT_USAGE),
             CliError::Output(_)

@@ -1,5 +1,5 @@
 //! The operator tools of the `lightbus` command — `call`, `listen`, `inspect`, `shell`,
-//! `status`, `dashboard`, `dead`, `bench` and `version` — built only on the public API of
+//! `status`, `dashboard`, `dead`, `groups`, `bench` and `version` — built only on the public API of
 //! the [`lightbus`] library.
 //!
 //! The `lightbus` binary of this crate is [`lightbus::cli::main_with`] given [`Tool`]: the
@@ -29,6 +29,7 @@ pub mod call;
 pub mod dashboard;
 pub mod dead;
 mod error;
+pub mod groups;
 pub mod inspect;
 pub mod listen;
 mod record;
@@ -65,6 +66,8 @@ pub enum Tool {
     Dashboard(dashboard::DashboardArgs),
     /// Look at, replay and purge dead letters (events listeners set aside).
     Dead(dead::DeadArgs),
+    /// List consumer groups (`--stale`: those of made-up service names), and remove them.
+    Groups(groups::GroupsArgs),
 }
 
 /// Runs a tool with the global flags; on failure prints `error: …` on stderr. Returns the
@@ -95,6 +98,7 @@ pub async fn execute(tool: Tool, global: &GlobalArgs) -> Result<()> {
         Tool::Status(args) => Ok(status::run(bus, args).await?),
         Tool::Dashboard(args) => dashboard::run(bus, args).await,
         Tool::Dead(args) => dead::run(bus, args).await,
+        Tool::Groups(args) => groups::run(bus, args).await,
         Tool::Version(_) => Ok(()),
     }
 }

@@ -50,7 +50,7 @@ pub const DEFAULT_LISTENER_NAME: &str = "cli-listen";
     Examples:\n  \
     lightbus listen auth.user_registered\n  \
     lightbus listen auth.user_registered auth.user_deleted billing.paid\n  \
-    lightbus listen auth.user_registered --since 0 --listener-name replay\n  \
+    lightbus listen auth.user_registered --since 0 --service-name ops --listener-name replay\n  \
     lightbus listen auth.user_registered --since 2024-05-01T12:00:00Z\n  \
     lightbus listen auth.user_registered --since 1714564800 --count 10\n  \
     lightbus listen auth.user_registered | jq .kwargs")]
