@@ -59,8 +59,9 @@ struct Slot {
     url: RedisUrl,
     /// The current connection, if one was opened (it may have died since).
     live: Mutex<Option<Live>>,
-    /// Held while opening a connection, so that tasks finding the connection dead at once
-    /// open one new connection between them, not one each.
+    /// Held while probing or opening a connection, so that tasks finding the connection
+    /// idle or dead at once send one probe or open one new connection between them, not
+    /// one each.
     connecting: tokio::sync::Mutex<()>,
 }
 
@@ -108,15 +109,30 @@ impl Slot {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// How long ago `live` last completed a command.
+    fn idle(&self, live: &Live) -> Duration {
+        Duration::from_millis(
+            self.now()
+                .saturating_sub(live.last_used.load(Ordering::Relaxed)),
+        )
+    }
+
     /// A connection to send a command on: the current one (checked first if it was idle),
     /// or a new one if it is dead.
     async fn get(&self) -> RedisResult<Live> {
-        if let Some(mut live) = self.current() {
-            let idle = self
-                .now()
-                .saturating_sub(live.last_used.load(Ordering::Relaxed));
-            if Duration::from_millis(idle) < IDLE_PROBE_AFTER {
+        if let Some(live) = self.current() {
+            if self.idle(&live) < IDLE_PROBE_AFTER {
                 return Ok(live);
+            }
+        }
+        // One task at a time probes or reconnects: the commands that found the connection
+        // idle together wait for one `PING` instead of each sending its own (a burst of
+        // 1000 fires after a pause sent 48).
+        let _turn = self.connecting.lock().await;
+        if let Some(mut live) = self.current() {
+            let idle = self.idle(&live);
+            if idle < IDLE_PROBE_AFTER {
+                return Ok(live); // probed, or used, while this task waited
             }
             let probe = tokio::time::timeout(
                 PROBE_TIMEOUT,
@@ -129,11 +145,11 @@ impl Slot {
                     return Ok(live);
                 }
                 Ok(Err(error)) => tracing::warn!(
-                    "a connection to {} idle for {idle} ms is dead ({error}); reconnecting",
+                    "a connection to {} idle for {idle:?} is dead ({error}); reconnecting",
                     self.url.redacted()
                 ),
                 Err(_) => tracing::warn!(
-                    "a connection to {} idle for {idle} ms did not answer PING within \
+                    "a connection to {} idle for {idle:?} did not answer PING within \
                      {PROBE_TIMEOUT:?}; reconnecting",
                     self.url.redacted()
                 ),
@@ -143,12 +159,8 @@ impl Slot {
         self.reconnect().await
     }
 
-    /// Opens a new connection, unless another task did while this one waited.
+    /// Opens a new connection (the caller holds [`Slot::connecting`]).
     async fn reconnect(&self) -> RedisResult<Live> {
-        let _opening = self.connecting.lock().await;
-        if let Some(live) = self.current() {
-            return Ok(live);
-        }
         let reconnecting = lock(&self.live).is_some();
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
