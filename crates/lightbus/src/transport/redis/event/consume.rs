@@ -19,12 +19,12 @@ use redis::Value;
 
 use super::reclaim::Reclaim;
 use super::reply::{self, RawEntry};
-use super::settle::{dead_letter, RedisSettle};
+use super::settle::{dead_letter, Acker, RedisSettle};
 use super::{dead_letter_key, group_name, stream_key};
 use crate::config::{Count, RedisEventConfig, Seconds};
 use crate::error::{DecodeError, Error, Operation, Result};
 use crate::message::EventMessage;
-use crate::transport::redis::{RedisServer, Unblock};
+use crate::transport::redis::{query_reply, RedisServer, Unblock};
 use crate::transport::{ConsumeRequest, EventConsumer, Interrupt, Received};
 use crate::util::excerpt;
 
@@ -128,6 +128,8 @@ pub(crate) struct RedisEventConsumer {
     announced: bool,
     /// Cuts the blocking read short when the subscription closes.
     unblock: Unblock,
+    /// Sends the acknowledgements of this consumer's deliveries, coalesced.
+    acker: Arc<Acker>,
 }
 
 impl RedisEventConsumer {
@@ -136,10 +138,12 @@ impl RedisEventConsumer {
         config: &RedisEventConfig,
         request: ConsumeRequest,
     ) -> Self {
+        let spec = Arc::new(GroupSpec::new(config, request));
         RedisEventConsumer {
             unblock: Unblock::new(server.clone()),
+            acker: Acker::new(server.clone(), spec.clone()),
             server,
-            spec: Arc::new(GroupSpec::new(config, request)),
+            spec,
             connection: None,
             phase: Phase::Setup,
             resume: HashMap::new(),
@@ -305,7 +309,8 @@ impl RedisEventConsumer {
     async fn read_own_pending(&mut self, after: &mut [String]) -> Result<Option<Vec<Received>>> {
         let mut connection = self.shared().await?;
         let spec = self.spec.clone();
-        let reply: Value = redis::cmd("XREADGROUP")
+        let mut command = redis::cmd("XREADGROUP");
+        command
             .arg("GROUP")
             .arg(&spec.group)
             .arg(&spec.consumer)
@@ -313,8 +318,8 @@ impl RedisEventConsumer {
             .arg(spec.batch_size)
             .arg("STREAMS")
             .arg(&spec.streams)
-            .arg(&*after)
-            .query_async(&mut connection)
+            .arg(&*after);
+        let reply = query_reply(&mut connection, &command)
             .await
             .map_err(|e| self.server.error(e))?;
         let streams = reply::streams(reply).map_err(|e| self.bad_reply("XREADGROUP", e))?;
@@ -364,7 +369,7 @@ impl RedisEventConsumer {
             .arg("STREAMS")
             .arg(&spec.streams)
             .arg(&newest);
-        let read = command.query_async::<Value>(connection);
+        let read = query_reply(connection, &command);
         let reply = match tokio::time::timeout(READ_BLOCK + READ_GRACE, read).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(error)) => {
@@ -409,6 +414,9 @@ impl RedisEventConsumer {
         entries: Vec<RawEntry>,
         fresh: bool,
     ) -> Result<Vec<Received>> {
+        let Some(index) = self.spec.streams.iter().position(|name| name == stream) else {
+            return Err(self.bad_reply("XREADGROUP", format!("entries of `{stream}`, not read")));
+        };
         let counts = if fresh {
             HashMap::new()
         } else {
@@ -452,9 +460,8 @@ impl RedisEventConsumer {
                     }
                     message.stream = Some(stream.to_owned());
                     let settle = RedisSettle {
-                        server: self.server.clone(),
-                        spec: self.spec.clone(),
-                        stream: stream.to_owned(),
+                        acker: self.acker.clone(),
+                        stream: index,
                         deliveries: counts.get(&id).copied().unwrap_or(1),
                         id,
                         fields,
@@ -586,7 +593,8 @@ mod tests {
         assert_eq!(spec.consumer, "mail-1");
         assert_eq!(spec.streams, vec!["auth.*:stream".to_owned()]);
         assert_eq!(spec.since, "$");
-        assert_eq!(spec.reclaim_batch_size, 100);
+        assert_eq!(spec.batch_size, 100);
+        assert_eq!(spec.reclaim_batch_size, 1000);
         assert_eq!(spec.reclaim_interval, Duration::from_secs(60));
 
         let config = RedisEventConfig {
