@@ -5,8 +5,9 @@ Both builds run the same scenarios against one private redis-server, round after
 (A, B, A, B, ...), so a drift of the machine's speed hits both alike; the table gives each
 figure's median over the rounds and the median of the per-round ratios B/A (above 1: B
 faster, or for latencies and memory, B larger). Scenarios: sequential RPC p50, RPC with 64
-calls in flight, firing sequentially and 64 at once, consuming a backlog with `lightbus
-listen`, and an idle worker's memory and start-up time.
+calls in flight, firing sequentially and 64 at once, consuming a backlog through a worker's
+listener (`lightbus bench listen`) and with `lightbus listen`, and an idle worker's memory
+and start-up time.
 
     bench/ab.py --a OLD/target/release/lightbus --b target/release/lightbus
     bench/ab.py --a ... --b ... --rounds 5 --quick
@@ -39,9 +40,11 @@ class Side(Bench):
         self.workdir = workdir
         self.env = dict(os.environ, LIGHTBUS_CONFIG=str(config), RUST_LOG="warn")
 
-    def round(self, quick):
+    def round(self, quick, only_listen=False):
         n = lambda full, small: small if quick else full
         figures = {}
+        if only_listen:
+            return self.listen_round(n(100000, 10000))
         worker, ready_s = self.start_worker([str(self.binary), "bench", "serve"])
         time.sleep(1.0)
         figures["idle worker RSS (MB)"] = self.rss_mb(worker.pid)
@@ -55,9 +58,16 @@ class Side(Bench):
             "bench", "fire", "--concurrency", "64", "--requests", str(n(200000, 20000)))["per_sec"]
         figures["fire sequential (events/s)"] = self.rust(
             "bench", "fire", "--requests", str(n(10000, 1000)))["per_sec"]
-        backlog = n(100000, 10000)
+        figures.update(self.listen_round(n(100000, 10000)))
+        return figures
+
+    def listen_round(self, backlog):
+        """Consumes a backlog through a worker's listener and with the CLI."""
         self.fill_stream(backlog)
-        figures["listen CLI, backlog (events/s)"] = self.listen_rust(backlog)["per_sec"]
+        figures = {
+            "listen worker, backlog (events/s)": self.listen_worker(backlog)["per_sec"],
+            "listen CLI, backlog (events/s)": self.listen_cli(backlog)["per_sec"],
+        }
         self.redis.command("FLUSHALL")
         return figures
 
@@ -69,6 +79,8 @@ def main():
     parser.add_argument("--b", required=True, help="the `lightbus` binary of build B (after)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="fewer requests (smoke run)")
+    parser.add_argument("--only-listen", action="store_true",
+                        help="only the consumption scenarios (worker listener and CLI)")
     args = parser.parse_args()
     if shutil.which("redis-server") is None:
         raise SystemExit("redis-server is needed (apt-get install redis-server)")
@@ -81,7 +93,7 @@ def main():
         for number in range(args.rounds):
             for name, side in sides.items():
                 print(f"round {number + 1}: {name}", file=sys.stderr, flush=True)
-                results[name].append(side.round(args.quick))
+                results[name].append(side.round(args.quick, args.only_listen))
     finally:
         redis.stop()
     measures = list(results["A"][0])
