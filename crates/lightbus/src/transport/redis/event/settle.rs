@@ -108,10 +108,11 @@ impl Acker {
             .await?;
         let (done, outcome) = oneshot::channel();
         let gone = || {
-            self.server.error(redis::RedisError::from(std::io::Error::new(
-                std::io::ErrorKind::BrokenPipe,
-                "the task sending acknowledgements stopped",
-            )))
+            self.server
+                .error(redis::RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::BrokenPipe,
+                    "the task sending acknowledgements stopped",
+                )))
         };
         inbox.send(Ack { stream, id, done }).map_err(|_| gone())?;
         match outcome.await {
