@@ -1,7 +1,8 @@
 //! RPC calls over Redis lists.
 //!
-//! Caller, in one pipeline: `RPUSH "{api}:rpc_queue" <blob>`, `SET "rpc_expiry_key:{id}" 1`,
-//! `EXPIRE "rpc_expiry_key:{id}" {rpc_timeout}`.
+//! Caller, in one pipeline: `SET "rpc_expiry_key:{id}" 1 EX {rpc_timeout}`, then
+//! `RPUSH "{api}:rpc_queue" <blob>` (the peer sends `RPUSH`, `SET`, `EXPIRE`: see
+//! `docs/protocol.md` §3.2 for why ours differs).
 //! Worker: pops from every queue it serves at once, then `DEL "rpc_expiry_key:{id}"`; a
 //! reply of 0 means the call expired and is dropped unexecuted. The claims and the worker's
 //! next pop leave in one write, so the worker waits on its queues again while it executes.
@@ -78,13 +79,19 @@ impl RpcTransport for RedisRpcTransport {
             let expiry = expiry_key(&call.id);
             // EXPIRE takes whole seconds; round up so a call never expires early.
             let seconds = expire_after.as_secs_f64().ceil().max(1.0) as i64;
+            // The expiry key first, with its expiry in the same command: a worker that pops
+            // the call always finds its key (pushed first, a worker could claim the call
+            // between the push and the `SET`, find no key and drop it as expired), and Redis
+            // runs two commands per call instead of three.
             let mut pipeline = redis::pipe();
             pipeline
+                .cmd("SET")
+                .arg(&expiry)
+                .arg(1)
+                .arg("EX")
+                .arg(seconds)
+                .ignore()
                 .rpush(queue_key(&call.api_name), blob)
-                .ignore()
-                .set(&expiry, 1)
-                .ignore()
-                .expire(&expiry, seconds)
                 .ignore();
             let mut connection = self.server.shared().await?;
             pipeline
