@@ -37,6 +37,42 @@ const READ_BLOCK: Duration = Duration::from_secs(5);
 /// dead and replaced.
 const READ_GRACE: Duration = Duration::from_secs(5);
 
+/// About how many bytes of entries one read should bring. Redis bounds a read by entries,
+/// not bytes, so the count adapts: after a read that brought more than this, the next
+/// asks for proportionally fewer entries.
+const READ_BYTES: usize = 8 << 20;
+/// The count of a consumer's first read (upstream's `batch_size`): reads start at this and
+/// double after each full read that stayed within [`READ_BYTES`], up to `batch_size`. So a
+/// larger `batch_size` never makes the first read of a stream of huge entries larger than
+/// it was at upstream's default.
+const FIRST_READ: usize = 10;
+
+/// The `COUNT` of a consumer's next read (see [`READ_BYTES`] and [`FIRST_READ`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ReadSize {
+    count: usize,
+    max: usize,
+}
+
+impl ReadSize {
+    fn new(max: usize) -> Self {
+        ReadSize {
+            count: FIRST_READ.min(max),
+            max,
+        }
+    }
+
+    /// Adjusts the count after a read that brought `entries` entries of `bytes` bytes.
+    fn after_read(&mut self, entries: usize, bytes: usize) {
+        if bytes > READ_BYTES {
+            let fitting = entries.saturating_mul(READ_BYTES) / bytes;
+            self.count = fitting.clamp(1, self.max);
+        } else if entries >= self.count {
+            self.count = self.count.saturating_mul(2).min(self.max);
+        }
+    }
+}
+
 /// Everything fixed about one consumer: names, streams and settings.
 #[derive(Debug)]
 pub(super) struct GroupSpec {
@@ -128,6 +164,8 @@ pub(crate) struct RedisEventConsumer {
     announced: bool,
     /// Cuts the blocking read short when the subscription closes.
     unblock: Unblock,
+    /// The `COUNT` of the next read.
+    read_size: ReadSize,
     /// Sends the acknowledgements of this consumer's deliveries, coalesced.
     acker: Arc<Acker>,
 }
@@ -142,6 +180,7 @@ impl RedisEventConsumer {
         RedisEventConsumer {
             unblock: Unblock::new(server.clone()),
             acker: Acker::new(server.clone(), spec.clone()),
+            read_size: ReadSize::new(spec.batch_size),
             server,
             spec,
             connection: None,
@@ -315,7 +354,7 @@ impl RedisEventConsumer {
             .arg(&spec.group)
             .arg(&spec.consumer)
             .arg("COUNT")
-            .arg(spec.batch_size)
+            .arg(self.read_size.count)
             .arg("STREAMS")
             .arg(&spec.streams)
             .arg(&*after);
@@ -323,6 +362,7 @@ impl RedisEventConsumer {
             .await
             .map_err(|e| self.server.error(e))?;
         let streams = reply::streams(reply).map_err(|e| self.bad_reply("XREADGROUP", e))?;
+        self.note_read(&streams);
         let mut any = false;
         let mut deliveries = Vec::new();
         for (stream, entries) in streams {
@@ -363,7 +403,7 @@ impl RedisEventConsumer {
             .arg(&spec.group)
             .arg(&spec.consumer)
             .arg("COUNT")
-            .arg(spec.batch_size)
+            .arg(self.read_size.count)
             .arg("BLOCK")
             .arg(READ_BLOCK.as_millis() as u64)
             .arg("STREAMS")
@@ -387,6 +427,7 @@ impl RedisEventConsumer {
             }
         };
         let streams = reply::streams(reply).map_err(|e| self.bad_reply("XREADGROUP", e))?;
+        self.note_read(&streams);
         let mut deliveries = Vec::new();
         if streams.is_empty() {
             return Ok(deliveries);
@@ -400,6 +441,17 @@ impl RedisEventConsumer {
             deliveries.extend(self.sort(&mut shared, &stream, entries, true).await?);
         }
         Ok(deliveries)
+    }
+
+    /// Sizes the next read after what this one brought.
+    fn note_read(&mut self, streams: &[(String, Vec<RawEntry>)]) {
+        let entries = streams.iter().map(|(_, entries)| entries.len()).sum();
+        let bytes = streams
+            .iter()
+            .flat_map(|(_, entries)| entries)
+            .map(RawEntry::size)
+            .sum();
+        self.read_size.after_read(entries, bytes);
     }
 
     /// Turns entries read from `stream` into deliveries. Deleted entries, noops and events
@@ -430,7 +482,7 @@ impl RedisEventConsumer {
                 skipped.push(id);
                 continue;
             };
-            let size: usize = fields.iter().map(|(k, v)| k.len() + v.len()).sum();
+            let size = reply::fields_size(&fields);
             let decoded = match EventMessage::from_fields(&id, fields.iter().map(|(k, v)| (k, v))) {
                 Ok(Some(message)) if size > self.spec.max_message_bytes => {
                     if !self.spec.wants(&message) {
@@ -617,6 +669,23 @@ mod tests {
         );
         assert_eq!(spec.reclaim_batch_size, 7);
         assert_eq!(spec.reclaim_interval, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn reads_start_small_grow_while_entries_are_small_and_shrink_when_they_are_large() {
+        let mut size = ReadSize::new(100);
+        assert_eq!(size.count, FIRST_READ);
+        size.after_read(3, 300); // not full: unchanged
+        assert_eq!(size.count, 10);
+        for expected in [20, 40, 80, 100, 100] {
+            size.after_read(size.count, size.count * 500);
+            assert_eq!(size.count, expected);
+        }
+        size.after_read(100, 100 * (1 << 20)); // 100 MiB: a twelfth fits in the budget
+        assert_eq!(size.count, 8);
+        size.after_read(1, 64 << 20); // one huge entry: one at a time
+        assert_eq!(size.count, 1);
+        assert_eq!(ReadSize::new(4).count, 4, "never above batch_size");
     }
 
     #[test]

@@ -18,6 +18,18 @@ pub(super) struct RawEntry {
     pub(super) fields: Option<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
+impl RawEntry {
+    /// The bytes of its fields' names and values (0 for a deleted entry).
+    pub(super) fn size(&self) -> usize {
+        self.fields.as_deref().map_or(0, fields_size)
+    }
+}
+
+/// The bytes of an entry's fields' names and values.
+pub(super) fn fields_size(fields: &[(Vec<u8>, Vec<u8>)]) -> usize {
+    fields.iter().map(|(k, v)| k.len() + v.len()).sum()
+}
+
 /// One entry of `XPENDING <stream> <group> <start> <end> <count>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct PendingEntry {
