@@ -389,6 +389,24 @@ fn every_upstream_key_is_read() {
 }
 
 #[test]
+fn a_cluster_url_is_refused_with_what_to_use_instead() {
+    for url in [
+        "redis+cluster://app:secret@10.0.0.1:7000,10.0.0.2:7000",
+        "rediss+cluster://h:1",
+    ] {
+        let yaml = format!("apis:\n  x:\n    event_transport: {{redis: {{url: '{url}'}}}}\n");
+        let (key, message) = invalid_key(Config::from_str(&yaml, "b.yaml"));
+        assert_eq!(key, "apis.x.event_transport.redis.url");
+        assert!(
+            message.contains("Redis Cluster is not supported"),
+            "{message}"
+        );
+        assert!(message.contains("redis+sentinel://"), "{message}");
+        assert!(!message.contains("secret"), "{message}");
+    }
+}
+
+#[test]
 fn every_range_error_names_its_key() {
     let api_cases = [
         ("rpc_timeout: 0", "apis.x.rpc_timeout"),

@@ -274,6 +274,13 @@ pub(crate) fn non_empty_name<'de, D: Deserializer<'de>>(
 pub(crate) fn redis_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     use redis::IntoConnectionInfo;
     let url = String::deserialize(deserializer)?;
+    if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") {
+        return Err(serde::de::Error::custom(format!(
+            "`{}`: Redis Cluster is not supported; point the bus at one Redis server, or at a \
+             Sentinel-monitored master with `redis+sentinel://<host>:26379/<master name>`",
+            super::redact_url(&url)
+        )));
+    }
     if let Some(sentinel) = super::sentinel_url(&url) {
         return match sentinel {
             Ok(_) => Ok(url),
