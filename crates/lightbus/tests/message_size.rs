@@ -6,9 +6,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
 
 use lightbus::api::{ApiBuilder, Kwargs};
-use lightbus::{Bus, Error, EventMessage};
+use lightbus::{Bus, Error, EventMessage, Since, SubscribeOptions};
 use lightbus_test_support::apis::events_auth::{AuthServer, AuthService, UserRegistered};
 use lightbus_test_support::inspect::{entries, field, wait_for_group};
 use lightbus_test_support::{eventually, named_bus, RunningWorker, TestRedis};
@@ -191,4 +194,65 @@ async fn a_caller_fails_a_call_whose_result_is_above_its_own_limit() {
         .expect("a small result arrives");
     assert_eq!(small, "xxx");
     worker.stop().await.expect("the worker stops cleanly");
+}
+
+/// A subscription hands out at most its byte budget (64 MiB as stored) of events that are
+/// not settled yet, plus the one that crosses it: the rest wait in Redis until earlier ones
+/// are settled, so large events cannot pile up in a process, and none is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_events_wait_in_redis_until_earlier_ones_are_settled() {
+    const EVENT: usize = 7 << 20; // 7 MiB: nine fit under the 64 MiB budget, the tenth crosses it
+    const FIRED: usize = 12;
+    let redis = TestRedis::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config(&redis, dir.path(), None);
+    let client = ledger_server(&config);
+    for _ in 0..FIRED {
+        client
+            .fire(big_user(EVENT))
+            .await
+            .expect("fire a large event");
+    }
+    let audit = named_bus(&config, "audit_service", "audit-1");
+    let options = SubscribeOptions::new().since(Since::Beginning);
+    let mut events = audit
+        .subscribe_with("audit", &["auth.user_registered"], options)
+        .expect("subscribe");
+
+    // Take what is handed out without settling any of it, until nothing more comes.
+    let mut held = Vec::new();
+    let mut wait = Duration::from_secs(30); // the first read parses ~70 MB (debug builds)
+    while let Ok(Some(delivery)) = tokio::time::timeout(wait, events.next()).await {
+        held.push(delivery.expect("a delivery"));
+        wait = Duration::from_secs(5);
+    }
+    assert_eq!(
+        held.len(),
+        10,
+        "nine events under the budget, and the one crossing it"
+    );
+
+    // Settling some lets the rest through.
+    let mut ids: Vec<String> = held
+        .iter()
+        .filter_map(|delivery| delivery.message().native_id.clone())
+        .collect();
+    for delivery in held.drain(..3) {
+        delivery.ack().await.expect("ack");
+    }
+    while ids.len() < FIRED {
+        let delivery = tokio::time::timeout(Duration::from_secs(30), events.next())
+            .await
+            .expect("the remaining events arrive once earlier ones are settled")
+            .expect("the subscription is open")
+            .expect("a delivery");
+        ids.extend(delivery.message().native_id.clone());
+        held.push(delivery);
+    }
+    for delivery in held {
+        delivery.ack().await.expect("ack");
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), FIRED, "every event delivered once");
 }

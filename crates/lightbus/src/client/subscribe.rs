@@ -197,6 +197,9 @@ const DEFAULT_BUFFER: usize = 64;
 ///   together (one blocking read per transport), so none waits behind another;
 /// - the next read is under way while earlier deliveries are being handled, and at most
 ///   one read's worth of deliveries waits unhandled in the process;
+/// - events handed out and not settled yet add up to at most 64 MiB as stored (plus the
+///   one that crosses that, for transports that report sizes, as Redis does): larger
+///   backlogs wait in the transport until earlier events are settled;
 /// - a failed read is reported as an `Err` item, and the subscription goes on by itself,
 ///   retrying with back-off; it ends only when closed or dropped.
 ///
@@ -330,6 +333,8 @@ impl Delivery {
 pub struct Settler {
     settle: Option<Box<dyn Settle>>,
     shared: Arc<Shared>,
+    /// The event's size as stored (0: unknown), counted in [`Shared::outstanding_bytes`].
+    size: usize,
 }
 
 impl std::fmt::Debug for Settler {
@@ -375,7 +380,7 @@ impl Settler {
         if !done {
             self.shared.redeliver.store(true, Ordering::Release);
         }
-        self.shared.release();
+        self.shared.release(self.size);
     }
 }
 
@@ -398,11 +403,21 @@ pub(crate) fn decode_event<E: Event>(kwargs: &Kwargs) -> std::result::Result<E, 
     })
 }
 
+/// How many bytes of events (as stored) a subscription hands out before it waits for some
+/// to be settled. Redis reads are bounded by count and adapt to entry sizes (about 8 MiB a
+/// read), the channel by count (64 deliveries): this bounds what a process holds of large
+/// events. At least one event is always handed out, whatever its size.
+const OUTSTANDING_BYTES: usize = 64 << 20;
+
 /// What a subscription's readers and deliveries share.
 #[derive(Default)]
 struct Shared {
     /// Deliveries handed to the channel and not yet settled or dropped.
     outstanding: AtomicUsize,
+    /// Their sizes as stored, added up (sizes a transport does not know count as 0).
+    outstanding_bytes: AtomicUsize,
+    /// Woken when deliveries are settled or dropped.
+    room: Notify,
     /// Set when a delivery was left or could not be settled: the readers re-read their own
     /// pending entries once nothing is outstanding.
     redeliver: AtomicBool,
@@ -411,9 +426,27 @@ struct Shared {
 }
 
 impl Shared {
-    fn release(&self) {
+    fn release(&self, size: usize) {
+        self.outstanding_bytes.fetch_sub(size, Ordering::AcqRel);
         if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.idle.notify_waiters();
+        }
+        self.room.notify_waiters();
+    }
+
+    /// Waits until the deliveries handed out and not settled add up to less than
+    /// [`OUTSTANDING_BYTES`], or there are none.
+    async fn until_room(&self) {
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if self.outstanding_bytes.load(Ordering::Acquire) < OUTSTANDING_BYTES
+                || self.outstanding.load(Ordering::Acquire) == 0
+            {
+                return;
+            }
+            room.await;
         }
     }
 
@@ -497,13 +530,29 @@ impl Reader {
 
     /// Hands a batch to the subscription; false once nobody takes deliveries any more.
     async fn deliver(&mut self, batch: Vec<Received>) -> bool {
-        for Received { message, settle } in batch {
+        for Received {
+            message,
+            settle,
+            size,
+            ..
+        } in batch
+        {
+            // Large events wait here until earlier ones are settled (see OUTSTANDING_BYTES);
+            // those not handed out when the subscription closes are delivered again later.
+            tokio::select! {
+                () = self.shared.until_room() => {}
+                () = self.sender.closed() => return false,
+            }
             self.shared.outstanding.fetch_add(1, Ordering::AcqRel);
+            self.shared
+                .outstanding_bytes
+                .fetch_add(size, Ordering::AcqRel);
             let delivery = Delivery {
                 message,
                 settler: Settler {
                     settle: Some(settle),
                     shared: self.shared.clone(),
+                    size,
                 },
             };
             if self.sender.send(Ok(delivery)).await.is_err() {

@@ -210,18 +210,33 @@ pub trait Settle: Send + Sync {
 }
 
 /// One event received from a transport, and the means to settle it.
+#[non_exhaustive]
 pub struct Received {
     /// The event, with [`native_id`](EventMessage::native_id) and
     /// [`stream`](EventMessage::stream) set.
     pub message: EventMessage,
     /// Settles the entry in its transport.
     pub settle: Box<dyn Settle>,
+    /// The entry's size as stored, in bytes (0: unknown). A subscription stops reading
+    /// while the events it handed out and that are not settled yet add up to more than
+    /// its byte budget, so large events cannot pile up in a process.
+    pub size: usize,
 }
 
 impl Received {
-    /// An entry holding `message`, settled through `settle`.
+    /// An entry holding `message`, settled through `settle`, of unknown size.
     pub fn new(message: EventMessage, settle: Box<dyn Settle>) -> Self {
-        Received { message, settle }
+        Received {
+            message,
+            settle,
+            size: 0,
+        }
+    }
+
+    /// The same entry, `size` bytes as stored.
+    pub fn with_size(mut self, size: usize) -> Self {
+        self.size = size;
+        self
     }
 }
 

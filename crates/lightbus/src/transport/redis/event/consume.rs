@@ -518,7 +518,7 @@ impl RedisEventConsumer {
                         id,
                         fields,
                     };
-                    deliveries.push(Received::new(message, Box::new(settle)));
+                    deliveries.push(Received::new(message, Box::new(settle)).with_size(size));
                 }
                 Err(error) => {
                     let reason = excerpt(&error.to_string());
