@@ -32,6 +32,7 @@ use lightbus::Bus;
 use serde_json::{Map, Value};
 
 use crate::error::{CliError, Result};
+use crate::scan::scan;
 
 /// The fields a dead letter adds to the entry's own.
 pub const DEAD_LETTER_FIELDS: [&str; 4] = ["error", "original_id", "consumer_group", "deliveries"];
@@ -93,7 +94,9 @@ pub async fn run(bus: Bus, args: DeadArgs) -> Result<()> {
                 let mut connection = server.shared().await?;
                 let streams = match &stream {
                     Some(stream) => vec![dead_key(stream)],
-                    None => dead_streams(server, &mut connection).await?,
+                    None => scan(&mut connection, "*:stream:dead", "stream")
+                        .await
+                        .map_err(|e| server.error(e))?,
                 };
                 for dead in streams {
                     for entry in read(server, &mut connection, &dead, "-", "+").await? {
@@ -211,33 +214,6 @@ async fn read(
         stream: dead.to_owned(),
         source: e.into(),
     })
-}
-
-/// Every `*:stream:dead` stream on `server`.
-async fn dead_streams(
-    server: &RedisServer,
-    connection: &mut SharedConnection,
-) -> Result<Vec<String>> {
-    let mut keys = BTreeSet::new();
-    let mut cursor = "0".to_owned();
-    loop {
-        let (next, batch): (String, Vec<String>) = redis::cmd("SCAN")
-            .arg(&cursor)
-            .arg("MATCH")
-            .arg("*:stream:dead")
-            .arg("COUNT")
-            .arg(1000)
-            .arg("TYPE")
-            .arg("stream")
-            .query_async(connection)
-            .await
-            .map_err(|e| server.error(e))?;
-        keys.extend(batch);
-        if next == "0" {
-            return Ok(keys.into_iter().collect());
-        }
-        cursor = next;
-    }
 }
 
 /// The distinct Redis servers of the configuration's event transports (`command` names the

@@ -32,6 +32,7 @@ use serde_json::json;
 
 use crate::dead::event_servers;
 use crate::error::{CliError, Result};
+use crate::scan::scan;
 
 /// `lightbus groups …`.
 #[derive(Debug, Clone, Args)]
@@ -159,28 +160,9 @@ pub async fn run(bus: Bus, args: GroupsArgs) -> Result<()> {
 
 /// Every consumer group of every `*:stream` key on `server`, sorted by stream then group.
 async fn groups(server: &RedisServer, connection: &mut SharedConnection) -> Result<Vec<GroupInfo>> {
-    let mut streams = Vec::new();
-    let mut cursor = "0".to_owned();
-    loop {
-        let (next, batch): (String, Vec<String>) = redis::cmd("SCAN")
-            .arg(&cursor)
-            .arg("MATCH")
-            .arg("*:stream")
-            .arg("COUNT")
-            .arg(1000)
-            .arg("TYPE")
-            .arg("stream")
-            .query_async(connection)
-            .await
-            .map_err(|e| server.error(e))?;
-        streams.extend(batch);
-        if next == "0" {
-            break;
-        }
-        cursor = next;
-    }
-    streams.sort();
-    streams.dedup();
+    let streams = scan(connection, "*:stream", "stream")
+        .await
+        .map_err(|e| server.error(e))?;
     let mut out = Vec::new();
     for stream in streams {
         let reply: StreamInfoGroupsReply = redis::cmd("XINFO")

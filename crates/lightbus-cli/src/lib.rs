@@ -33,6 +33,7 @@ pub mod groups;
 pub mod inspect;
 pub mod listen;
 mod record;
+mod scan;
 pub mod shell;
 pub mod status;
 pub mod version;

@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::scan::scan;
 use clap::Args;
 use lightbus::config::Config;
 use lightbus::observe::bus_state::{self, list, map, number, text, GroupState};
@@ -171,10 +172,9 @@ pub async fn collect(bus: &Bus, redis: &RedisServers) -> lightbus::Result<BusSta
                 .or_insert_with(|| ApiStatus::named(name))
                 .queue_length = length;
         }
-        let mut streams = scan(&mut connection, "*:stream", "stream")
+        let streams = scan(&mut connection, "*:stream", "stream")
             .await
             .map_err(fail)?;
-        streams.sort();
         for stream in streams {
             status.groups.extend(
                 bus_state::stream_groups(&mut connection, &stream)
@@ -234,33 +234,6 @@ fn unix_now() -> f64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
-}
-
-/// Keys matching `pattern` of Redis type `kind`, by `SCAN`.
-async fn scan(
-    connection: &mut SharedConnection,
-    pattern: &str,
-    kind: &str,
-) -> redis::RedisResult<Vec<String>> {
-    let mut keys = Vec::new();
-    let mut cursor = "0".to_owned();
-    loop {
-        let (next, batch): (String, Vec<String>) = redis::cmd("SCAN")
-            .arg(&cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .arg("TYPE")
-            .arg(kind)
-            .query_async(connection)
-            .await?;
-        keys.extend(batch);
-        if next == "0" {
-            return Ok(keys);
-        }
-        cursor = next;
-    }
 }
 
 /// The APIs of the `schemas` set, their members and their schemas' remaining TTL.

@@ -1,7 +1,6 @@
 //! Where `inspect` looks: the Redis servers of the configuration's event transports, and
 //! the event streams on them (or in the cache) that the filters allow.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use lightbus::config::{StreamUse, DEFAULT_API};
@@ -10,9 +9,7 @@ use lightbus::Bus;
 
 use super::{cache, Search};
 use crate::error::{CliError, Result};
-
-/// Keys `SCAN` asks for per round trip.
-const SCAN_COUNT: usize = 1000;
+use crate::scan::scan;
 
 /// A Redis server holding events, and how its streams are laid out.
 pub(super) struct EventServer {
@@ -105,26 +102,9 @@ pub(super) async fn on_servers(servers: &[EventServer], search: &Search) -> Resu
     let mut targets = Vec::new();
     for EventServer { server, .. } in servers {
         let mut connection = server.dedicated().await?;
-        let mut cursor: u64 = 0;
-        let mut keys: BTreeSet<String> = BTreeSet::new();
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg("*:stream")
-                .arg("COUNT")
-                .arg(SCAN_COUNT)
-                .arg("TYPE")
-                .arg("stream")
-                .query_async(&mut connection)
-                .await
-                .map_err(|e| server.error(e))?;
-            keys.extend(batch);
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
-        }
+        let keys = scan(&mut connection, "*:stream", "stream")
+            .await
+            .map_err(|e| server.error(e))?;
         targets.extend(
             keys.into_iter()
                 .filter(|key| wanted(search, key))
