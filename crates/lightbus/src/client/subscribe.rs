@@ -416,50 +416,46 @@ struct Shared {
     outstanding: AtomicUsize,
     /// Their sizes as stored, added up (sizes a transport does not know count as 0).
     outstanding_bytes: AtomicUsize,
-    /// Woken when deliveries are settled or dropped.
-    room: Notify,
     /// Set when a delivery was left or could not be settled: the readers re-read their own
     /// pending entries once nothing is outstanding.
     redeliver: AtomicBool,
-    /// Woken when `outstanding` drops to zero.
-    idle: Notify,
+    /// Woken whenever a delivery is settled or dropped.
+    released: Notify,
 }
 
 impl Shared {
     fn release(&self, size: usize) {
         self.outstanding_bytes.fetch_sub(size, Ordering::AcqRel);
-        if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.idle.notify_waiters();
-        }
-        self.room.notify_waiters();
+        self.outstanding.fetch_sub(1, Ordering::AcqRel);
+        self.released.notify_waiters();
     }
 
     /// Waits until the deliveries handed out and not settled add up to less than
     /// [`OUTSTANDING_BYTES`], or there are none.
     async fn until_room(&self) {
-        loop {
-            let room = self.room.notified();
-            tokio::pin!(room);
-            room.as_mut().enable();
-            if self.outstanding_bytes.load(Ordering::Acquire) < OUTSTANDING_BYTES
+        self.until(|| {
+            self.outstanding_bytes.load(Ordering::Acquire) < OUTSTANDING_BYTES
                 || self.outstanding.load(Ordering::Acquire) == 0
-            {
-                return;
-            }
-            room.await;
-        }
+        })
+        .await;
     }
 
     /// Waits until every delivery handed out is settled or dropped.
     async fn until_idle(&self) {
+        self.until(|| self.outstanding.load(Ordering::Acquire) == 0)
+            .await;
+    }
+
+    /// Waits until `done` holds, checking it again after each release.
+    async fn until(&self, done: impl Fn() -> bool) {
         loop {
-            let idle = self.idle.notified();
-            tokio::pin!(idle);
-            idle.as_mut().enable();
-            if self.outstanding.load(Ordering::Acquire) == 0 {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if done() {
                 return;
             }
-            idle.await;
+            released.await;
         }
     }
 }
