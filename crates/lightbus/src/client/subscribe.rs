@@ -258,7 +258,11 @@ impl Stream for Subscription {
     type Item = Result<Delivery>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.receiver.poll_recv(cx)
+        let next = self.receiver.poll_recv(cx);
+        if let Poll::Ready(Some(Ok(delivery))) = &next {
+            delivery.settler.handed_out();
+        }
+        next
     }
 }
 
@@ -374,6 +378,13 @@ impl Settler {
 
     /// Leaves the event unacknowledged, to be delivered again (the same as dropping it).
     pub fn leave(self) {}
+
+    /// Tells the transport the event left the subscription (see [`Settle::handed_out`]).
+    fn handed_out(&self) {
+        if let Some(settle) = &self.settle {
+            settle.handed_out();
+        }
+    }
 
     /// Records how the delivery ended: settled, or to be delivered again.
     fn settled(&self, done: bool) {

@@ -207,6 +207,13 @@ pub trait Settle: Send + Sync {
     fn deliveries(&self) -> u32 {
         1
     }
+
+    /// Called when the subscription hands the entry to its consumer (for a worker's
+    /// listener: when a handler is about to run). Until then the entry only waits in the
+    /// process, and a transport that times out unsettled entries (Redis's
+    /// `acknowledgement_timeout`) may keep it from timing out; from then on the timeout
+    /// runs. Nothing by default.
+    fn handed_out(&self) {}
 }
 
 /// One event received from a transport, and the means to settle it.

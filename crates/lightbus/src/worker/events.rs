@@ -3,9 +3,12 @@
 //!
 //! Each listener reads the streams of all its APIs through one subscription (one blocking
 //! read per transport, whatever the number of APIs) and handles at most `concurrency`
-//! events at once (default 1: one after the other, in stream order). A concurrency slot is
-//! taken when an event has arrived, never while waiting for one. What happens to an event
-//! after its handler ran:
+//! events at once (default 1: one after the other, in stream order). The subscription reads
+//! in the background whatever the handlers are doing; the listener takes its next event
+//! from it only once a concurrency slot is free, so an event handed out is one a handler
+//! starts on at once, and events waiting behind slow handlers are kept from being reclaimed
+//! by other processes (see `Settle::handed_out`). What happens to an event after its
+//! handler ran:
 //!
 //! | handler outcome | settlement |
 //! |---|---|
@@ -38,7 +41,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -228,6 +231,19 @@ impl RunningListener {
         let in_flight = TaskTracker::new();
         let mut failing = false;
         loop {
+            let permit = if concurrent {
+                tokio::select! {
+                    biased;
+                    () = stop.cancelled() => break,
+                    () = self.failed.cancelled() => break,
+                    permit = slots.clone().acquire_owned() => match permit {
+                        Ok(permit) => Some(permit),
+                        Err(_) => break,
+                    },
+                }
+            } else {
+                None
+            };
             let next = tokio::select! {
                 biased;
                 () = stop.cancelled() => break,
@@ -250,10 +266,7 @@ impl RunningListener {
                 tracing::info!(listener = %self.spec.name, "consuming events again");
                 failing = false;
             }
-            if !self
-                .dispatch(delivery, concurrent, &slots, &in_flight, &settle)
-                .await
-            {
+            if !self.dispatch(delivery, permit, &in_flight, &settle).await {
                 break;
             }
         }
@@ -261,13 +274,22 @@ impl RunningListener {
         if !self.failed.is_cancelled() {
             // Events already read are still handled, within the drain timeout.
             let deadline = tokio::time::Instant::now() + drain_timeout;
-            while let Ok(Some(Ok(delivery))) =
-                tokio::time::timeout_at(deadline, subscription.next()).await
-            {
+            loop {
+                let permit = if concurrent {
+                    match tokio::time::timeout_at(deadline, slots.clone().acquire_owned()).await {
+                        Ok(Ok(permit)) => Some(permit),
+                        _ => break,
+                    }
+                } else {
+                    None
+                };
+                let Ok(Some(Ok(delivery))) =
+                    tokio::time::timeout_at(deadline, subscription.next()).await
+                else {
+                    break;
+                };
                 if self.failed.is_cancelled()
-                    || !self
-                        .dispatch(delivery, concurrent, &slots, &in_flight, &settle)
-                        .await
+                    || !self.dispatch(delivery, permit, &in_flight, &settle).await
                 {
                     break;
                 }
@@ -297,23 +319,20 @@ impl RunningListener {
         }
     }
 
-    /// Handles one delivery: inline for a listener of concurrency 1, else in a task of its
-    /// own once a slot is free. False if the listener must stop.
+    /// Handles one delivery: inline without a `permit` (a listener of concurrency 1), else
+    /// in a task of its own holding the permit (its concurrency slot). False if the
+    /// listener must stop.
     async fn dispatch(
         self: &Arc<Self>,
         delivery: Delivery,
-        concurrent: bool,
-        slots: &Arc<Semaphore>,
+        permit: Option<OwnedSemaphorePermit>,
         in_flight: &TaskTracker,
         settle: &mpsc::UnboundedSender<Handled>,
     ) -> bool {
-        if !concurrent {
+        let Some(permit) = permit else {
             let span = trace::handle_span(&self.spec.name, delivery.message());
             let handled = self.handle(delivery).instrument(span).await;
             return settle.send(handled).is_ok() && !self.failed.is_cancelled();
-        }
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return false;
         };
         if self.failed.is_cancelled() {
             return false; // the delivery is left: delivered again later

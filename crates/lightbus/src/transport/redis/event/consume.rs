@@ -20,6 +20,7 @@ use redis::Value;
 use super::reclaim::Reclaim;
 use super::reply::{self, RawEntry};
 use super::settle::{dead_letter, Acker, RedisSettle};
+use super::waiting::Waiting;
 use super::{dead_letter_key, group_name, stream_key};
 use crate::config::{Count, RedisEventConfig, Seconds};
 use crate::error::{DecodeError, Error, Operation, Result};
@@ -33,6 +34,9 @@ use crate::util::excerpt;
 /// (`CLIENT UNBLOCK`), so stopping is still prompt. The read is never cancelled mid-way:
 /// entries it returns are handled, not left pending.
 const READ_BLOCK: Duration = Duration::from_secs(5);
+/// The shortest block of a read cut short by a reclaim pass due soon (`BLOCK 0` would wait
+/// for ever).
+const MIN_READ_BLOCK: Duration = Duration::from_millis(10);
 /// How much longer than its block time a read may take before the connection is presumed
 /// dead and replaced.
 const READ_GRACE: Duration = Duration::from_secs(5);
@@ -49,8 +53,8 @@ const FIRST_READ: usize = 10;
 
 /// The `COUNT` of a consumer's next read (see [`READ_BYTES`] and [`FIRST_READ`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ReadSize {
-    count: usize,
+pub(super) struct ReadSize {
+    pub(super) count: usize,
     max: usize,
 }
 
@@ -63,7 +67,7 @@ impl ReadSize {
     }
 
     /// Adjusts the count after a read that brought `entries` entries of `bytes` bytes.
-    fn after_read(&mut self, entries: usize, bytes: usize) {
+    pub(super) fn after_read(&mut self, entries: usize, bytes: usize) {
         if bytes > READ_BYTES {
             let fitting = entries.saturating_mul(READ_BYTES) / bytes;
             self.count = fitting.clamp(1, self.max);
@@ -164,10 +168,12 @@ pub(crate) struct RedisEventConsumer {
     announced: bool,
     /// Cuts the blocking read short when the subscription closes.
     unblock: Unblock,
-    /// The `COUNT` of the next read.
-    read_size: ReadSize,
+    /// The `COUNT` of the next read (and of the next reclaim's `XCLAIM`).
+    pub(super) read_size: ReadSize,
     /// Sends the acknowledgements of this consumer's deliveries, coalesced.
     acker: Arc<Acker>,
+    /// Keeps the deliveries not handed out yet from being reclaimed elsewhere.
+    waiting: Arc<Waiting>,
 }
 
 impl RedisEventConsumer {
@@ -180,6 +186,7 @@ impl RedisEventConsumer {
         RedisEventConsumer {
             unblock: Unblock::new(server.clone()),
             acker: Acker::new(server.clone(), spec.clone()),
+            waiting: Waiting::new(server.clone(), spec.clone()),
             read_size: ReadSize::new(spec.batch_size),
             server,
             spec,
@@ -397,6 +404,12 @@ impl RedisEventConsumer {
                 .insert(self.server.blocking(&self.unblock).await?),
         };
         let newest = vec![">"; spec.streams.len()];
+        // Never past the next reclaim pass: entries a dead consumer left would otherwise
+        // wait up to a whole block longer than `reclaim_interval` says.
+        let block = self
+            .reclaim
+            .due_in()
+            .map_or(READ_BLOCK, |due| due.clamp(MIN_READ_BLOCK, READ_BLOCK));
         let mut command = redis::cmd("XREADGROUP");
         command
             .arg("GROUP")
@@ -405,12 +418,12 @@ impl RedisEventConsumer {
             .arg("COUNT")
             .arg(self.read_size.count)
             .arg("BLOCK")
-            .arg(READ_BLOCK.as_millis() as u64)
+            .arg(block.as_millis() as u64)
             .arg("STREAMS")
             .arg(&spec.streams)
             .arg(&newest);
         let read = query_reply(connection, &command);
-        let reply = match tokio::time::timeout(READ_BLOCK + READ_GRACE, read).await {
+        let reply = match tokio::time::timeout(block + READ_GRACE, read).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(error)) => {
                 self.connection = None;
@@ -422,7 +435,7 @@ impl RedisEventConsumer {
                     operation: Operation::Read {
                         url: self.server.url().redacted().to_owned(),
                     },
-                    after: READ_BLOCK + READ_GRACE,
+                    after: block + READ_GRACE,
                 });
             }
         };
@@ -511,12 +524,14 @@ impl RedisEventConsumer {
                         continue;
                     }
                     message.stream = Some(stream.to_owned());
+                    self.waiting.add(index, &id);
                     let settle = RedisSettle {
                         acker: self.acker.clone(),
                         stream: index,
                         deliveries: counts.get(&id).copied().unwrap_or(1),
                         id,
                         fields,
+                        waiting: self.waiting.clone(),
                     };
                     deliveries.push(Received::new(message, Box::new(settle)).with_size(size));
                 }

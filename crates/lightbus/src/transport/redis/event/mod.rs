@@ -31,6 +31,7 @@ mod consume;
 mod reclaim;
 mod reply;
 mod settle;
+mod waiting;
 
 use crate::util::Backoff;
 use std::sync::Arc;

@@ -37,6 +37,16 @@ impl Reclaim {
     pub(super) fn abandon_pass(&mut self) {
         self.cursor = None;
     }
+
+    /// How long until the next pass is due (zero if it is, or one is under way); `None`
+    /// before the consumer first goes live.
+    pub(super) fn due_in(&self) -> Option<Duration> {
+        if self.cursor.is_some() {
+            return Some(Duration::ZERO);
+        }
+        self.next_pass
+            .map(|due| due.saturating_duration_since(Instant::now()))
+    }
 }
 
 impl RedisEventConsumer {
@@ -88,7 +98,16 @@ impl RedisEventConsumer {
                     entry.idle
                 );
             }
-            let ids: Vec<&str> = abandoned.iter().map(|entry| entry.id.as_str()).collect();
+            // At most as many as a read would bring (see `ReadSize`), so a page of huge
+            // entries is claimed a few at a time; the pass resumes at the first left.
+            let claim = abandoned.len().min(self.read_size.count);
+            if let Some(first_left) = abandoned.get(claim) {
+                self.reclaim.cursor = Some((index, first_left.id.clone()));
+            }
+            let ids: Vec<&str> = abandoned[..claim]
+                .iter()
+                .map(|entry| entry.id.as_str())
+                .collect();
             let claimed: Value = redis::cmd("XCLAIM")
                 .arg(&stream)
                 .arg(&self.spec.group)
@@ -99,6 +118,10 @@ impl RedisEventConsumer {
                 .await
                 .map_err(|e| self.server.error(e))?;
             let entries = reply::entries(claimed).map_err(|e| self.bad_reply("XCLAIM", e))?;
+            self.read_size.after_read(
+                entries.len(),
+                entries.iter().map(reply::RawEntry::size).sum(),
+            );
             let deliveries = self.sort(&mut connection, &stream, entries, false).await?;
             if !deliveries.is_empty() {
                 return Ok(deliveries);

@@ -8,6 +8,7 @@ use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot, OnceCell};
 
 use super::consume::GroupSpec;
+use super::waiting::Waiting;
 use super::{add_max_length, dead_letter_key};
 use crate::error::Result;
 use crate::transport::redis::RedisServer;
@@ -163,6 +164,14 @@ pub(super) struct RedisSettle {
     pub(super) deliveries: u32,
     /// The entry's fields as stored, for an exact dead-letter copy.
     pub(super) fields: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Where the entry is kept from timing out until it is handed out.
+    pub(super) waiting: Arc<Waiting>,
+}
+
+impl Drop for RedisSettle {
+    fn drop(&mut self) {
+        self.waiting.remove(self.stream, &self.id);
+    }
 }
 
 impl Settle for RedisSettle {
@@ -191,5 +200,9 @@ impl Settle for RedisSettle {
 
     fn deliveries(&self) -> u32 {
         self.deliveries
+    }
+
+    fn handed_out(&self) {
+        self.waiting.remove(self.stream, &self.id);
     }
 }
