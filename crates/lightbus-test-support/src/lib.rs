@@ -9,6 +9,7 @@
 //! | [`tls`] | [`TestCertificates`]: a CA, server and client certificates made with `openssl` for [`TestRedis::start_tls`] |
 //! | [`memory`] | configurations for the in-process memory transports |
 //! | [`bus`](mod@bus) | [`bus()`] / [`named_bus`]: a client from a file or a `Config` |
+//! | [`child`] | [`TestChild`]: the test binary run again as a child process, for tests that SIGKILL workers |
 //! | [`worker`] | [`RunningWorker`]: a worker in the background, stopped within [`PATIENCE`] |
 //! | [`collector`] | [`Collector`]: the events listeners handled, to wait on |
 //! | [`inspect`] | what the bus left in Redis: stream entries, consumer groups, pending entries, stored schemas |
@@ -26,6 +27,7 @@
 
 pub mod apis;
 pub mod bus;
+pub mod child;
 pub mod collector;
 pub mod conformance;
 pub mod gate;
@@ -40,6 +42,7 @@ pub mod wait;
 pub mod worker;
 
 pub use bus::{bus, named_bus, BusConfig};
+pub use child::TestChild;
 pub use collector::Collector;
 pub use gate::Gate;
 pub use json::{assert_same_json, json, NESTED, NESTED_BIG_INTEGERS};

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use lightbus::EventMessage;
@@ -13,9 +12,7 @@ use lightbus_test_support::apis::events_auth::{firer, user};
 use lightbus_test_support::inspect::{
     entries, pending_count, wait_for_group, wait_until_acknowledged,
 };
-use lightbus_test_support::{
-    line_channel, named_bus, Collector, RunningWorker, TestRedis, PATIENCE,
-};
+use lightbus_test_support::{named_bus, Collector, RunningWorker, TestChild, TestRedis, PATIENCE};
 
 const PER_API: &str = "auth.*:stream";
 
@@ -52,53 +49,16 @@ async fn child_listener_process() {
     panic!("the child worker stopped: {result:?}");
 }
 
-/// A child listener process whose stdout lines arrive on a channel.
-struct ChildListener {
-    child: Child,
-    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
-}
-
-impl ChildListener {
-    fn spawn(config: &Path, process: &str, slow: bool) -> ChildListener {
-        let mut command = Command::new(std::env::current_exe().expect("the test binary"));
-        command
-            .args(["child_listener_process", "--exact", "--nocapture"])
-            .env("LIGHTBUS_TEST_CHILD_CONFIG", config)
-            .env("LIGHTBUS_TEST_CHILD_PROCESS", process)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if slow {
-            command.env("LIGHTBUS_TEST_CHILD_SLOW", "1");
-        }
-        let mut child = command.spawn().expect("spawn the child listener");
-        let lines = line_channel(child.stdout.take().expect("child stdout"));
-        ChildListener { child, lines }
+/// A child listener process (see [`child_listener_process`]).
+fn spawn_listener(config: &Path, process: &str, slow: bool) -> TestChild {
+    let mut command = TestChild::command("child_listener_process");
+    command
+        .env("LIGHTBUS_TEST_CHILD_CONFIG", config)
+        .env("LIGHTBUS_TEST_CHILD_PROCESS", process);
+    if slow {
+        command.env("LIGHTBUS_TEST_CHILD_SLOW", "1");
     }
-
-    /// Waits for the next line starting with `prefix` and returns the rest of it.
-    async fn expect(&mut self, prefix: &str) -> String {
-        loop {
-            let line = tokio::time::timeout(PATIENCE, self.lines.recv())
-                .await
-                .unwrap_or_else(|_| panic!("no `{prefix}` line from the child within {PATIENCE:?}"))
-                .unwrap_or_else(|| panic!("the child exited before printing `{prefix}`"));
-            if let Some(rest) = line.strip_prefix(prefix) {
-                return rest.to_owned();
-            }
-        }
-    }
-
-    fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL the child"); // SIGKILL on Unix
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ChildListener {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    TestChild::spawn(command)
 }
 
 #[tokio::test]
@@ -125,7 +85,7 @@ async fn a_worker_killed_mid_batch_has_its_events_delivered_again() {
     for n in 0..3 {
         firer.fire(user(n)).await.expect("fire");
     }
-    let mut doomed = ChildListener::spawn(&config, "mail-1", true);
+    let mut doomed = spawn_listener(&config, "mail-1", true);
     assert_eq!(doomed.expect("handling ").await, "user0");
     doomed.kill();
     assert_eq!(
@@ -134,7 +94,7 @@ async fn a_worker_killed_mid_batch_has_its_events_delivered_again() {
         "a batch of 3 read, none acknowledged"
     );
 
-    let mut restarted = ChildListener::spawn(&config, "mail-1", false);
+    let mut restarted = spawn_listener(&config, "mail-1", false);
     let mut handled = Vec::new();
     for _ in 0..3 {
         handled.push(restarted.expect("handled ").await);
@@ -152,7 +112,7 @@ async fn a_worker_killed_mid_batch_has_its_events_delivered_again() {
     for n in 3..5 {
         firer.fire(user(n)).await.expect("fire");
     }
-    let mut doomed = ChildListener::spawn(&config, "mail-2", true);
+    let mut doomed = spawn_listener(&config, "mail-2", true);
     assert_eq!(doomed.expect("handling ").await, "user3");
     doomed.kill();
     assert_eq!(pending_count(&redis, PER_API, "mail-welcome"), 2);
