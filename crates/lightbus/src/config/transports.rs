@@ -156,7 +156,9 @@ pub struct RedisEventConfig {
     /// Upstream's deserializer class; only the default is supported.
     #[serde(deserialize_with = "by_field_deserializer")]
     pub deserializer: Option<String>,
-    /// Seconds an entry may stay unacknowledged before another consumer reclaims it.
+    /// Seconds an entry may stay unacknowledged, once a handler has it, before another
+    /// consumer reclaims it. Entries read ahead and still waiting for a handler do not age:
+    /// their consumer keeps them from timing out (see the protocol document, §4.4).
     pub acknowledgement_timeout: Seconds,
     /// Seconds between reclaim passes (default `acknowledgement_timeout`).
     pub reclaim_interval: Option<Seconds>,
