@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use futures::StreamExt;
 use lightbus::EventMessage;
 use lightbus_test_support::apis::events_auth::{firer, user};
 use lightbus_test_support::inspect::{
@@ -248,4 +249,68 @@ async fn fire_until_accepted(firer: &lightbus::Bus, n: usize) -> String {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn events_waiting_in_a_live_process_are_not_reclaimed_only_the_one_being_handled() {
+    let redis = TestRedis::start();
+    let config = redis
+        .config()
+        .validate(false)
+        .event_yaml("        acknowledgement_timeout: 1\n        reclaim_interval: 0.2\n")
+        .write();
+    let firer = firer(&config);
+
+    // Process 1 reads a batch of three and handles the first for 3 s; the other two wait
+    // in its subscription meanwhile.
+    let holder = named_bus(&config, "mail", "mail-1");
+    let mut events = holder
+        .subscribe("welcome", &["auth.user_registered"])
+        .expect("subscribe");
+    wait_for_group(&redis, PER_API, "mail-welcome").await;
+    for n in 0..3 {
+        firer.fire(user(n)).await.expect("fire");
+    }
+    let first = tokio::time::timeout(PATIENCE, events.next())
+        .await
+        .expect("the first event within patience")
+        .expect("an item")
+        .expect("a delivery");
+
+    // Process 2 reclaims what has been idle for over a second.
+    let other = named_bus(&config, "mail", "mail-2");
+    let collector = Collector::default();
+    other
+        .listen_raw(
+            &["auth.user_registered"],
+            "welcome",
+            collector.raw_handler(),
+        )
+        .expect("listener");
+    let worker = RunningWorker::serve(other);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let reclaimed: Vec<String> = collector
+        .all()
+        .iter()
+        .map(|m| m.kwargs["username"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        reclaimed,
+        ["user0"],
+        "only the event a handler had for longer than the timeout is taken over"
+    );
+
+    // The two that waited are still process 1's, and it handles them.
+    first.ack().await.expect("ack the first");
+    for expected in ["user1", "user2"] {
+        let delivery = tokio::time::timeout(PATIENCE, events.next())
+            .await
+            .expect("the next event within patience")
+            .expect("an item")
+            .expect("a delivery");
+        assert_eq!(delivery.message().kwargs["username"], expected);
+        delivery.ack().await.expect("ack");
+    }
+    wait_until_acknowledged(&redis, PER_API, "mail-welcome").await;
+    worker.stop().await.expect("clean stop");
 }

@@ -7,6 +7,7 @@
 //! before the failure but never acknowledged is delivered again.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -532,6 +533,7 @@ impl RedisEventConsumer {
                         id,
                         fields,
                         waiting: self.waiting.clone(),
+                        handed_out: AtomicBool::new(false),
                     };
                     deliveries.push(Received::new(message, Box::new(settle)).with_size(size));
                 }

@@ -1,5 +1,6 @@
 //! Settling delivered entries: `XACK`, or a copy to the dead-letter stream.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::transport::redis::SharedConnection;
@@ -166,11 +167,15 @@ pub(super) struct RedisSettle {
     pub(super) fields: Vec<(Vec<u8>, Vec<u8>)>,
     /// Where the entry is kept from timing out until it is handed out.
     pub(super) waiting: Arc<Waiting>,
+    /// Whether it was handed out (and so is no longer in `waiting`).
+    pub(super) handed_out: AtomicBool,
 }
 
 impl Drop for RedisSettle {
     fn drop(&mut self) {
-        self.waiting.remove(self.stream, &self.id);
+        if !*self.handed_out.get_mut() {
+            self.waiting.remove(self.stream, &self.id);
+        }
     }
 }
 
@@ -203,6 +208,8 @@ impl Settle for RedisSettle {
     }
 
     fn handed_out(&self) {
-        self.waiting.remove(self.stream, &self.id);
+        if !self.handed_out.swap(true, Ordering::Relaxed) {
+            self.waiting.remove(self.stream, &self.id);
+        }
     }
 }

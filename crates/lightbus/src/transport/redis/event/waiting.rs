@@ -45,13 +45,13 @@ static KEEP_SCRIPT: std::sync::LazyLock<redis::Script> =
 /// The shortest period between two passes, whatever the timeout.
 const MIN_PERIOD: Duration = Duration::from_millis(50);
 
-/// One consumer's entries read and not yet handed out, by stream index and id, with when
-/// their idle time was last reset. A task resets those due while any holder (the consumer,
-/// or an entry's settle) is alive.
+/// One consumer's entries read and not yet handed out, per stream (by index in
+/// [`GroupSpec::streams`]) and id, with when their idle time was last reset. A task resets
+/// those due while any holder (the consumer, or an entry's settle) is alive.
 pub(super) struct Waiting {
     server: Arc<RedisServer>,
     spec: Arc<GroupSpec>,
-    entries: Mutex<HashMap<(usize, String), Instant>>,
+    entries: Mutex<Vec<HashMap<String, Instant>>>,
     /// Whether the task runs (started with the first entry).
     started: std::sync::atomic::AtomicBool,
 }
@@ -60,15 +60,17 @@ impl Waiting {
     pub(super) fn new(server: Arc<RedisServer>, spec: Arc<GroupSpec>) -> Arc<Self> {
         Arc::new(Waiting {
             server,
-            spec,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(vec![HashMap::new(); spec.streams.len()]),
             started: std::sync::atomic::AtomicBool::new(false),
+            spec,
         })
     }
 
     /// Records entry `id` of the `stream`th stream as read just now.
     pub(super) fn add(self: &Arc<Self>, stream: usize, id: &str) {
-        self.lock().insert((stream, id.to_owned()), Instant::now());
+        if let Some(entries) = self.lock().get_mut(stream) {
+            entries.insert(id.to_owned(), Instant::now());
+        }
         if !self
             .started
             .swap(true, std::sync::atomic::Ordering::Relaxed)
@@ -79,10 +81,12 @@ impl Waiting {
 
     /// Forgets an entry: a handler has it, or it was settled or dropped.
     pub(super) fn remove(&self, stream: usize, id: &str) {
-        self.lock().remove(&(stream, id.to_owned()));
+        if let Some(entries) = self.lock().get_mut(stream) {
+            entries.remove(id);
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(usize, String), Instant>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<HashMap<String, Instant>>> {
         self.entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -97,13 +101,20 @@ impl Waiting {
     /// at worst delivers them twice).
     async fn keep(&self, period: Duration) {
         let now = Instant::now();
-        let mut due: Vec<Vec<String>> = vec![Vec::new(); self.spec.streams.len()];
-        for ((stream, id), reset) in self.lock().iter_mut() {
-            if now.duration_since(*reset) >= period {
-                due[*stream].push(id.clone());
-                *reset = now;
-            }
-        }
+        let due: Vec<Vec<String>> = self
+            .lock()
+            .iter_mut()
+            .map(|entries| {
+                entries
+                    .iter_mut()
+                    .filter(|(_, reset)| now.duration_since(**reset) >= period)
+                    .map(|(id, reset)| {
+                        *reset = now;
+                        id.clone()
+                    })
+                    .collect()
+            })
+            .collect();
         if due.iter().all(Vec::is_empty) {
             return;
         }
