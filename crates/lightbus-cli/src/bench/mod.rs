@@ -1,11 +1,13 @@
 //! `bench`: load generators for the scenario of upstream's benchmark suite, and for fleets.
 //!
 //! The `benchmark` API has one RPC, `call_me() -> true`, and one event, `fire_me` with no
-//! parameters. `bench serve` serves it; `bench rpc` calls it; `bench fire` fires its event
-//! (the bench process registers the API, so it is authoritative); `bench listen` consumes
-//! fired events through a worker's listener, the path a service's `bus.listen` handlers
-//! run on; `bench ping` measures a raw Redis `PING` round trip through the same client
-//! library: the floor any RPC is measured against.
+//! parameters, as upstream's; both also take an optional `payload` (any JSON, ignored), which
+//! `bench rpc|fire --payload-bytes N` fills with an N-byte string to measure large messages
+//! (`bench/memory_large.py`). `bench serve` serves it; `bench rpc` calls it; `bench fire`
+//! fires its event (the bench process registers the API, so it is authoritative); `bench
+//! listen` consumes fired events through a worker's listener, the path a service's
+//! `bus.listen` handlers run on; `bench ping` measures a raw Redis `PING` round trip through
+//! the same client library: the floor any RPC is measured against.
 //!
 //! With `--apis N` (N > 1) there are N such APIs, `benchmark_0` … `benchmark_{N-1}`: `serve`
 //! serves them all (and with `--listen`, one listener over all their events), `rpc` and
@@ -23,7 +25,11 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand};
-use lightbus::api::{ApiBuilder, DynamicApi};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use lightbus::api::{
+    Api, ApiDescriptor, EventDescriptor, Parameter, RpcDescriptor, RpcFailure, RpcOutcome,
+};
 use lightbus::config::RpcTransportSelector;
 use lightbus::transport::redis::RedisServers;
 use lightbus::worker::{Features, Worker};
@@ -43,7 +49,8 @@ use measure::measure;
     lightbus bench listen --requests 200000\n  \
     lightbus bench ping --requests 20000\n  \
     lightbus bench serve --apis 100 --listen &\n  \
-    lightbus bench rpc --apis 100 --concurrency 64 --requests 100000")]
+    lightbus bench rpc --apis 100 --concurrency 64 --requests 100000\n  \
+    lightbus bench fire --payload-bytes 20000000 --requests 10 --warmup 0")]
 pub struct BenchArgs {
     /// What to measure.
     #[command(subcommand)]
@@ -56,9 +63,9 @@ pub enum Scenario {
     /// Serve the `benchmark` API until interrupted.
     Serve(ServeArgs),
     /// Call `benchmark.call_me()` and measure round trips.
-    Rpc(LoadArgs),
+    Rpc(MessageLoadArgs),
     /// Fire `benchmark.fire_me` and measure how fast events are stored.
-    Fire(LoadArgs),
+    Fire(MessageLoadArgs),
     /// Consume `benchmark.fire_me` events through a worker's listener and measure how fast.
     Listen(ListenArgs),
     /// Send Redis `PING`s: the physical floor of a round trip.
@@ -75,7 +82,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub apis: usize,
     /// Also run one listener, `bench_listen`, over the `fire_me` events of every API,
-    /// printing a JSON line per event handled: `{"api", "native_id", "handled_unix_ms"}`.
+    /// printing a JSON line per event handled: `{"api", "native_id", "handled_unix_ms",
+    /// "payload_bytes"}` (`payload_bytes`: the length of a string `payload`, else 0).
     #[arg(long)]
     pub listen: bool,
     /// Record the Prometheus metrics of `lightbus::observe` while serving (to measure what
@@ -123,6 +131,34 @@ pub struct LoadArgs {
     pub metrics: bool,
 }
 
+/// Options of `bench rpc` and `bench fire`: a load, and what each message carries.
+#[derive(Debug, Clone, Args)]
+pub struct MessageLoadArgs {
+    /// The load.
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Send every call or event with a `payload` argument: a string of this many bytes
+    /// (built once, copied into each request). 0, the default, sends no argument, as upstream's benchmark
+    /// does. For memory with large messages, e.g. `--payload-bytes 20000000 -n 10 --warmup 0`
+    /// (the default `max_message_bytes` is 64 MiB).
+    #[arg(long, default_value_t = 0, value_name = "BYTES")]
+    pub payload_bytes: usize,
+}
+
+impl MessageLoadArgs {
+    /// The keyword arguments every request sends.
+    fn kwargs(&self) -> Kwargs {
+        let mut kwargs = Kwargs::new();
+        if self.payload_bytes > 0 {
+            kwargs.insert(
+                PAYLOAD.to_owned(),
+                Value::String("x".repeat(self.payload_bytes)),
+            );
+        }
+        kwargs
+    }
+}
+
 impl LoadArgs {
     /// The APIs the requests go to, in turn.
     fn targets(&self) -> Vec<String> {
@@ -141,26 +177,74 @@ pub fn api_names(count: usize) -> Vec<String> {
     }
 }
 
+/// The optional argument of `call_me` and `fire_me` that carries `--payload-bytes`.
+const PAYLOAD: &str = "payload";
+
 /// The `benchmark` API of upstream's benchmark suite.
-pub fn benchmark_api() -> DynamicApi {
+pub fn benchmark_api() -> BenchmarkApi {
     named_benchmark_api("benchmark")
 }
 
 /// A `benchmark` API under another name.
-fn named_benchmark_api(name: &str) -> DynamicApi {
-    ApiBuilder::new(name)
-        .rpc("call_me", [], |_kwargs: Kwargs| async {
-            Ok::<_, std::convert::Infallible>(Value::Bool(true))
-        })
-        .event("fire_me", [])
-        .build()
+fn named_benchmark_api(name: &str) -> BenchmarkApi {
+    BenchmarkApi {
+        name: name.to_owned(),
+    }
+}
+
+/// The `benchmark` API: `call_me(payload=None) -> true` and the event `fire_me(payload=None)`.
+///
+/// Written out rather than built with `ApiBuilder`, whose parameters are all required: called
+/// without arguments it is upstream's API, and a `payload` of any size is accepted and ignored.
+#[derive(Debug, Clone)]
+pub struct BenchmarkApi {
+    name: String,
+}
+
+impl Api for BenchmarkApi {
+    fn descriptor(&self) -> ApiDescriptor {
+        let payload = || Parameter {
+            required: false,
+            ..Parameter::untyped(PAYLOAD)
+        };
+        ApiDescriptor {
+            name: self.name.clone(),
+            version: 1,
+            rpcs: vec![RpcDescriptor {
+                name: "call_me".to_owned(),
+                parameters: vec![payload()],
+                response: Value::Object(Default::default()),
+            }],
+            events: vec![EventDescriptor {
+                name: "fire_me".to_owned(),
+                parameters: vec![payload()],
+            }],
+        }
+    }
+
+    fn call(self: Arc<Self>, procedure: &str, kwargs: Kwargs) -> BoxFuture<'static, RpcOutcome> {
+        let unknown = kwargs.keys().find(|key| *key != PAYLOAD);
+        let outcome = if procedure != "call_me" {
+            Err(RpcFailure::unknown_procedure(&self.name, procedure))
+        } else if let Some(unknown) = unknown {
+            Err(RpcFailure::invalid_arguments(
+                &self.name,
+                procedure,
+                format!("unexpected argument `{unknown}` (expected: {PAYLOAD})"),
+            ))
+        } else {
+            Ok(Value::Bool(true))
+        };
+        futures::future::ready(outcome).boxed()
+    }
 }
 
 /// Runs a bench scenario.
 pub async fn run(bus: Bus, args: BenchArgs) -> Result<()> {
     let metrics = match &args.scenario {
         Scenario::Serve(serve) => serve.metrics,
-        Scenario::Rpc(load) | Scenario::Fire(load) | Scenario::Ping(load) => load.metrics,
+        Scenario::Rpc(message) | Scenario::Fire(message) => message.load.metrics,
+        Scenario::Ping(load) => load.metrics,
         Scenario::Listen(_) => false,
     };
     if metrics {
@@ -189,14 +273,16 @@ pub async fn run(bus: Bus, args: BenchArgs) -> Result<()> {
                 .await?;
             Ok(())
         }
-        Scenario::Rpc(load) => {
-            let targets = Arc::new(load.targets());
+        Scenario::Rpc(message) => {
+            let targets = Arc::new(message.load.targets());
+            let kwargs = Arc::new(message.kwargs());
             let turn = Arc::new(AtomicUsize::new(0));
-            let report = measure("rpc", &load, move || {
+            let report = measure("rpc", &message.load, move || {
                 let (bus, targets, turn) = (bus.clone(), targets.clone(), turn.clone());
+                let kwargs = Kwargs::clone(&kwargs);
                 async move {
                     let api = &targets[turn.fetch_add(1, Ordering::Relaxed) % targets.len()];
-                    match bus.call_raw(api, "call_me", Kwargs::new()).await? {
+                    match bus.call_raw(api, "call_me", kwargs).await? {
                         Value::Bool(true) => Ok(()),
                         other => Err(CliError::UnexpectedAnswer(other)),
                     }
@@ -206,17 +292,19 @@ pub async fn run(bus: Bus, args: BenchArgs) -> Result<()> {
             report.print();
             Ok(())
         }
-        Scenario::Fire(load) => {
-            let targets = Arc::new(load.targets());
+        Scenario::Fire(message) => {
+            let targets = Arc::new(message.load.targets());
             for name in targets.iter() {
                 bus.register(named_benchmark_api(name))?;
             }
+            let kwargs = Arc::new(message.kwargs());
             let turn = Arc::new(AtomicUsize::new(0));
-            let report = measure("fire", &load, move || {
+            let report = measure("fire", &message.load, move || {
                 let (bus, targets, turn) = (bus.clone(), targets.clone(), turn.clone());
+                let kwargs = Kwargs::clone(&kwargs);
                 async move {
                     let api = &targets[turn.fetch_add(1, Ordering::Relaxed) % targets.len()];
-                    bus.fire_raw(api, "fire_me", Kwargs::new())
+                    bus.fire_raw(api, "fire_me", kwargs)
                         .await
                         .map(drop)
                         .map_err(CliError::from)
@@ -264,10 +352,16 @@ async fn print_handled(message: EventMessage) {
     let handled_unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |since| since.as_secs_f64() * 1000.0);
+    let payload_bytes = message
+        .kwargs
+        .get(PAYLOAD)
+        .and_then(Value::as_str)
+        .map_or(0, str::len);
     let line = json!({
         "api": message.api_name,
         "native_id": message.native_id,
         "handled_unix_ms": handled_unix_ms,
+        "payload_bytes": payload_bytes,
     });
     println!("{line}");
 }
