@@ -144,7 +144,7 @@ pub struct RedisEventConfig {
     /// processes of the service get only if it dies (after `acknowledgement_timeout`);
     /// set it lower for slow handlers spread over many processes. A value in a
     /// configuration file is used as given, as the most a read asks for: a listener's
-    /// first read asks for 10, and the count doubles after each full read, up to this, as
+    /// first read asks for 1, and the count doubles after each full read, up to this, as
     /// long as a read brings less than about 8 MiB (after one that brought more, the next
     /// asks for proportionally fewer), so large entries do not make reads huge.
     pub batch_size: Count,
