@@ -442,7 +442,12 @@ impl RedisEventConsumer {
             }
         };
         let streams = reply::streams(reply).map_err(|e| self.bad_reply("XREADGROUP", e))?;
-        self.note_read(&streams);
+        if self.note_read(&streams) > READ_BYTES {
+            // A connection keeps its read buffer at the largest reply it carried (the
+            // client library never shrinks it): after a large one, the next read opens a
+            // new connection, so a worker returns that memory once the events are handled.
+            self.connection = None;
+        }
         let mut deliveries = Vec::new();
         if streams.is_empty() {
             return Ok(deliveries);
@@ -458,8 +463,8 @@ impl RedisEventConsumer {
         Ok(deliveries)
     }
 
-    /// Sizes the next read after what this one brought.
-    fn note_read(&mut self, streams: &[(String, Vec<RawEntry>)]) {
+    /// Sizes the next read after what this one brought; returns how many bytes it brought.
+    fn note_read(&mut self, streams: &[(String, Vec<RawEntry>)]) -> usize {
         let entries = streams.iter().map(|(_, entries)| entries.len()).sum();
         let bytes = streams
             .iter()
@@ -467,6 +472,7 @@ impl RedisEventConsumer {
             .map(RawEntry::size)
             .sum();
         self.read_size.after_read(entries, bytes);
+        bytes
     }
 
     /// Turns entries read from `stream` into deliveries. Deleted entries, noops and events
