@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -99,6 +100,36 @@ def write_config(directory, url):
         % (url, url, url, url))
     return path
 
+
+class Serving:
+    """`lightbus bench serve --listen …` in the background: the JSON line it prints per event
+    handled is collected in `handled`. `args` are the options after `serve`."""
+
+    def __init__(self, binary, args, env, stderr=subprocess.DEVNULL):
+        self.process = subprocess.Popen(
+            [str(binary), "bench", "serve", "--listen", *args],
+            env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        self.pid = self.process.pid
+        self.handled = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            if line.startswith("{"):
+                self.handled.append(json.loads(line))
+
+    def stop(self):
+        """Stops it as a supervisor would (SIGTERM, then SIGKILL after 30 s); its exit
+        status."""
+        self.process.terminate()
+        try:
+            status = self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            status = self.process.wait()
+        self.reader.join(timeout=5)
+        return status
 
 class Bench:
     def __init__(self, args):

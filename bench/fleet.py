@@ -23,12 +23,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import ROOT, Redis, write_config  # noqa: E402  (same directory)
+from compare import ROOT, Redis, Serving, write_config  # noqa: E402  (same directory)
 
 BINARY = ROOT / "target" / "release" / "lightbus"
 
@@ -37,28 +36,6 @@ def lightbus(env, *args):
     output = subprocess.run([str(BINARY), *args], env=env, check=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return json.loads(output.stdout.strip().splitlines()[-1])
-
-
-class Serving:
-    """`bench serve --apis N --listen` in the background, its handled events collected."""
-
-    def __init__(self, env, apis):
-        self.process = subprocess.Popen(
-            [str(BINARY), "bench", "serve", "--apis", str(apis), "--listen",
-             "--max-concurrency", "64", "--service-name", "fleet"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self.handled = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.process.stdout:
-            if line.startswith("{"):
-                self.handled.append(json.loads(line))
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 def total_commands(redis):
@@ -80,7 +57,8 @@ def wait_for(what, condition, timeout=60):
 def measure(redis, env, apis):
     names = ["benchmark"] if apis == 1 else [f"benchmark_{i}" for i in range(apis)]
     last = names[-1]
-    serving = Serving(env, apis)
+    serving = Serving(BINARY, ["--apis", str(apis), "--max-concurrency", "64",
+                               "--service-name", "fleet"], env)
     try:
         group = "fleet-bench_listen"
         wait_for("the listener's groups", lambda: any(

@@ -29,16 +29,14 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import ROOT, Redis, write_config  # noqa: E402  (same directory)
+from compare import ROOT, Redis, Serving, write_config  # noqa: E402  (same directory)
 
 SERVICE = "membench"
 STREAM = "benchmark.*:stream"
@@ -79,32 +77,15 @@ def wait_for(what, condition, timeout, process=None):
         time.sleep(0.02)
 
 
-class Worker:
-    """`lightbus bench serve --listen` in the background, its handled events collected."""
+class Worker(Serving):
+    """The worker under measurement: `bench serve --listen`, its log in `logfile`."""
 
     def __init__(self, binary, env, logfile):
         self.stderr = open(logfile, "w")
-        self.process = subprocess.Popen(
-            [str(binary), "bench", "serve", "--listen"], env=env,
-            stdout=subprocess.PIPE, stderr=self.stderr, text=True)
-        self.pid = self.process.pid
-        self.handled = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.process.stdout:
-            if line.startswith("{"):
-                self.handled.append(json.loads(line))
+        super().__init__(binary, [], env, stderr=self.stderr)
 
     def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            status = self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            status = self.process.wait()
-        self.reader.join(timeout=5)
+        status = super().stop()
         self.stderr.close()
         return status
 
