@@ -90,13 +90,15 @@ async fn chaos_child_process() {
             .expect("listener"),
         other => panic!("unknown CHAOS_CHILD_ROLE {other}"),
     }
+    println!("ready");
     let result = Worker::new(bus).run(std::future::pending()).await;
     panic!("the child worker stopped: {result:?}");
 }
 
 /// Child processes of one role, two at a time, one of which is SIGKILLed and started again
-/// under the same process name every 300–700 ms while a run lasts. Every line any of them
-/// printed ends up in [`lines`](Self::lines).
+/// under the same process name every 300–700 ms while a run lasts (counted from when the
+/// last one started again was ready, so that on a loaded machine the two are never both
+/// down). Every line any of them printed ends up in [`lines`](Self::lines).
 struct KilledRepeatedly {
     lines: Arc<Mutex<Vec<String>>>,
     running: Arc<AtomicBool>,
@@ -127,7 +129,7 @@ impl KilledRepeatedly {
                 child
             }
         };
-        let still_running = running.clone();
+        let (still_running, said) = (running.clone(), lines.clone());
         let killer = tokio::spawn(async move {
             let names = [format!("{role}-1"), format!("{role}-2")];
             let mut readers = Vec::new();
@@ -145,6 +147,11 @@ impl KilledRepeatedly {
                 children[victim].kill();
                 kills += 1;
                 children[victim] = spawn(&names[victim], &mut readers);
+                let started = kills + children.len();
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while ready_count(&said) < started && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
             }
             for child in &mut children {
                 child.kill();
@@ -169,6 +176,16 @@ impl KilledRepeatedly {
         let lines = std::mem::take(&mut *self.lines.lock().unwrap());
         (kills, lines)
     }
+}
+
+/// How many children have said they are ready.
+fn ready_count(lines: &Mutex<Vec<String>>) -> usize {
+    lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|line| *line == "ready")
+        .count()
 }
 
 /// How many times each value after `prefix` appears in `lines`.
