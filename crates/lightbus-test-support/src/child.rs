@@ -8,9 +8,9 @@
 //! # async fn example() {
 //! use lightbus_test_support::TestChild;
 //!
-//! let mut child = TestChild::spawn(
-//!     TestChild::command("child_listener_process").env("CHILD_CONFIG", "/tmp/lightbus.yaml"),
-//! );
+//! let mut command = TestChild::command("child_listener_process");
+//! command.env("CHILD_CONFIG", "/tmp/lightbus.yaml");
+//! let mut child = TestChild::spawn(command);
 //! let user = child.expect("handling ").await;
 //! child.kill();
 //! # }

@@ -13,7 +13,9 @@ use lightbus_test_support::apis::events_auth::{firer, user};
 use lightbus_test_support::inspect::{
     entries, pending_count, wait_for_group, wait_until_acknowledged,
 };
-use lightbus_test_support::{named_bus, Collector, RunningWorker, TestChild, TestRedis, PATIENCE};
+use lightbus_test_support::{
+    eventually, named_bus, Collector, RunningWorker, TestChild, TestRedis, PATIENCE,
+};
 
 const PER_API: &str = "auth.*:stream";
 
@@ -72,9 +74,10 @@ async fn a_worker_killed_mid_batch_has_its_events_delivered_again() {
         .write();
     let firer = firer(&config);
 
-    // 1. Killed while handling the first of a batch of three; restarted under the same
+    // 1. Killed while handling the first of three it has read; restarted under the same
     //    process name, it handles its own unacknowledged events first. (The group exists
-    //    and the events are waiting before the child starts, so it reads all in one batch.)
+    //    and the events are waiting before the child starts; its subscription reads the
+    //    other two while the first handler hangs.)
     let _: () = redis::cmd("XGROUP")
         .arg("CREATE")
         .arg(PER_API)
@@ -88,12 +91,11 @@ async fn a_worker_killed_mid_batch_has_its_events_delivered_again() {
     }
     let mut doomed = spawn_listener(&config, "mail-1", true);
     assert_eq!(doomed.expect("handling ").await, "user0");
+    eventually("all 3 read, none acknowledged", || {
+        pending_count(&redis, PER_API, "mail-welcome") == 3
+    })
+    .await;
     doomed.kill();
-    assert_eq!(
-        pending_count(&redis, PER_API, "mail-welcome"),
-        3,
-        "a batch of 3 read, none acknowledged"
-    );
 
     let mut restarted = spawn_listener(&config, "mail-1", false);
     let mut handled = Vec::new();
@@ -115,8 +117,11 @@ async fn a_worker_killed_mid_batch_has_its_events_delivered_again() {
     }
     let mut doomed = spawn_listener(&config, "mail-2", true);
     assert_eq!(doomed.expect("handling ").await, "user3");
+    eventually("both read, none acknowledged", || {
+        pending_count(&redis, PER_API, "mail-welcome") == 2
+    })
+    .await;
     doomed.kill();
-    assert_eq!(pending_count(&redis, PER_API, "mail-welcome"), 2);
 
     let survivor = named_bus(&config, "mail", "mail-3");
     let collector = Collector::default();
