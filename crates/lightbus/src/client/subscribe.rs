@@ -192,7 +192,9 @@ const DEFAULT_BUFFER: usize = 64;
 ///   acknowledgement failed — is delivered again: by this subscription, once every delivery
 ///   it handed out before is settled (it then re-reads its own unacknowledged entries), or
 ///   after a restart of the process, or by another process of the service once the
-///   acknowledgement timeout has passed;
+///   acknowledgement timeout has passed — counted from when the delivery was taken from
+///   this stream: events read ahead and still waiting here are kept from timing out (for
+///   Redis, see `acknowledgement_timeout` in the protocol document);
 /// - entries of one stream arrive in stream order; the APIs of a subscription are read
 ///   together (one blocking read per transport), so none waits behind another;
 /// - the next read is under way while earlier deliveries are being handled, and at most
