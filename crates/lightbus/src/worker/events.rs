@@ -41,7 +41,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, AcquireError, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -226,23 +226,20 @@ impl RunningListener {
     ) -> Result<()> {
         let (settle, settled) = mpsc::unbounded_channel();
         let settler = tokio::spawn(self.clone().settle_all(settled));
-        let concurrent = self.spec.concurrency > 1;
-        let slots = Arc::new(Semaphore::new(self.spec.concurrency.max(1)));
+        // Concurrency slots; none for a listener of concurrency 1, which handles inline.
+        let slots =
+            (self.spec.concurrency > 1).then(|| Arc::new(Semaphore::new(self.spec.concurrency)));
         let in_flight = TaskTracker::new();
         let mut failing = false;
         loop {
-            let permit = if concurrent {
-                tokio::select! {
-                    biased;
-                    () = stop.cancelled() => break,
-                    () = self.failed.cancelled() => break,
-                    permit = slots.clone().acquire_owned() => match permit {
-                        Ok(permit) => Some(permit),
-                        Err(_) => break,
-                    },
-                }
-            } else {
-                None
+            let permit = tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                () = self.failed.cancelled() => break,
+                permit = free_slot(slots.as_ref()) => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
             };
             let next = tokio::select! {
                 biased;
@@ -275,13 +272,10 @@ impl RunningListener {
             // Events already read are still handled, within the drain timeout.
             let deadline = tokio::time::Instant::now() + drain_timeout;
             loop {
-                let permit = if concurrent {
-                    match tokio::time::timeout_at(deadline, slots.clone().acquire_owned()).await {
-                        Ok(Ok(permit)) => Some(permit),
-                        _ => break,
-                    }
-                } else {
-                    None
+                let Ok(Ok(permit)) =
+                    tokio::time::timeout_at(deadline, free_slot(slots.as_ref())).await
+                else {
+                    break;
                 };
                 let Ok(Some(Ok(delivery))) =
                     tokio::time::timeout_at(deadline, subscription.next()).await
@@ -607,6 +601,18 @@ async fn invoke(spec: &ListenerSpec, message: EventMessage) -> HandlerOutcome {
             panic_text(panic.as_ref())
         ))
     })
+}
+
+/// A free concurrency slot of a concurrent listener, taken before its next event is (so an
+/// event handed out is one a handler starts on at once); `None` at once for a listener of
+/// concurrency 1 (no `slots`), which handles its events inline.
+async fn free_slot(
+    slots: Option<&Arc<Semaphore>>,
+) -> std::result::Result<Option<OwnedSemaphorePermit>, AcquireError> {
+    match slots {
+        Some(slots) => slots.clone().acquire_owned().await.map(Some),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]

@@ -68,8 +68,21 @@ impl ReadSize {
         }
     }
 
+    /// Adjusts the count after a read (or claim) that brought `entries`; returns their
+    /// bytes.
+    pub(super) fn after_entries<'a>(
+        &mut self,
+        entries: impl Iterator<Item = &'a RawEntry>,
+    ) -> usize {
+        let (count, bytes) = entries.fold((0, 0), |(count, bytes), entry| {
+            (count + 1, bytes + entry.size())
+        });
+        self.after_read(count, bytes);
+        bytes
+    }
+
     /// Adjusts the count after a read that brought `entries` entries of `bytes` bytes.
-    pub(super) fn after_read(&mut self, entries: usize, bytes: usize) {
+    fn after_read(&mut self, entries: usize, bytes: usize) {
         if bytes > READ_BYTES {
             let fitting = entries.saturating_mul(READ_BYTES) / bytes;
             self.count = fitting.clamp(1, self.max);
@@ -465,14 +478,8 @@ impl RedisEventConsumer {
 
     /// Sizes the next read after what this one brought; returns how many bytes it brought.
     fn note_read(&mut self, streams: &[(String, Vec<RawEntry>)]) -> usize {
-        let entries = streams.iter().map(|(_, entries)| entries.len()).sum();
-        let bytes = streams
-            .iter()
-            .flat_map(|(_, entries)| entries)
-            .map(RawEntry::size)
-            .sum();
-        self.read_size.after_read(entries, bytes);
-        bytes
+        self.read_size
+            .after_entries(streams.iter().flat_map(|(_, entries)| entries))
     }
 
     /// Turns entries read from `stream` into deliveries. Deleted entries, noops and events

@@ -118,10 +118,7 @@ impl RedisEventConsumer {
                 .await
                 .map_err(|e| self.server.error(e))?;
             let entries = reply::entries(claimed).map_err(|e| self.bad_reply("XCLAIM", e))?;
-            self.read_size.after_read(
-                entries.len(),
-                entries.iter().map(reply::RawEntry::size).sum(),
-            );
+            self.read_size.after_entries(entries.iter());
             let deliveries = self.sort(&mut connection, &stream, entries, false).await?;
             if !deliveries.is_empty() {
                 return Ok(deliveries);

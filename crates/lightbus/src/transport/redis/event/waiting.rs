@@ -19,6 +19,7 @@
 //! twice the timeout (`tests/chaos.rs` counts it).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -53,7 +54,7 @@ pub(super) struct Waiting {
     spec: Arc<GroupSpec>,
     entries: Mutex<Vec<HashMap<String, Instant>>>,
     /// Whether the task runs (started with the first entry).
-    started: std::sync::atomic::AtomicBool,
+    started: AtomicBool,
 }
 
 impl Waiting {
@@ -61,7 +62,7 @@ impl Waiting {
         Arc::new(Waiting {
             server,
             entries: Mutex::new(vec![HashMap::new(); spec.streams.len()]),
-            started: std::sync::atomic::AtomicBool::new(false),
+            started: AtomicBool::new(false),
             spec,
         })
     }
@@ -71,10 +72,7 @@ impl Waiting {
         if let Some(entries) = self.lock().get_mut(stream) {
             entries.insert(id.to_owned(), Instant::now());
         }
-        if !self
-            .started
-            .swap(true, std::sync::atomic::Ordering::Relaxed)
-        {
+        if !self.started.swap(true, Ordering::Relaxed) {
             tokio::spawn(keep_waiting(Arc::downgrade(self), self.period()));
         }
     }
