@@ -350,27 +350,25 @@ def print_table(results, rounds, n, started, versions_seen):
     print("| figure | min | median | max |")
     print("|---|---:|---:|---:|")
     for name in results[0]:
-        s = spread(r.get(name) for r in results)
-        if s is None:
-            print(f"| {name} | n/a | n/a | n/a |")
-            continue
-        low, mid, high, count = s
-        note = "" if count == rounds else f" ({count} of {rounds} rounds)"
-        print(f"| {name}{note} | {fmt(low)} | {fmt(mid)} | {fmt(high)} |")
+        print_row(name, [r.get(name) for r in results], rounds, fmt)
     print()
     print("| ratio, within each round | min | median | max |")
     print("|---|---:|---:|---:|")
     for label, top, bottom in RATIOS:
         ratios = [r[top] / r[bottom] for r in results
                   if r.get(top) is not None and r.get(bottom)]
-        s = spread(ratios)
-        if s is None:
-            print(f"| {label} | n/a | n/a | n/a |")
-            continue
-        low, mid, high, count = s
-        note = "" if count == rounds else f" ({count} of {rounds} rounds)"
-        print(f"| {label}{note} | {low:.2f}× | {mid:.2f}× | {high:.2f}× |")
+        print_row(label, ratios, rounds, lambda value: f"{value:.2f}×")
 
+
+def print_row(label, values, rounds, show):
+    """One table row: min, median and max of `values` (None where a round had none)."""
+    s = spread(values)
+    if s is None:
+        print(f"| {label} | n/a | n/a | n/a |")
+        return
+    low, mid, high, count = s
+    note = "" if count == rounds else f" ({count} of {rounds} rounds)"
+    print(f"| {label}{note} | {show(low)} | {show(mid)} | {show(high)} |")
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
