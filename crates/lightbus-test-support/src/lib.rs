@@ -6,6 +6,7 @@
 //! | --- | --- |
 //! | [`redis_server`] | [`TestRedis`]: a private `redis-server` on a free port, killed on drop, which a test can stop and restart to simulate an outage; [`TestConfig`]: configuration files pointing a bus at it |
 //! | [`sentinel`] | [`TestSentinelGroup`]: a master, a replica and three sentinels, for failover tests |
+//! | [`cluster`] | [`TestCluster`]: a Redis Cluster of three masters (optionally with replicas), for slot, failover and resharding tests |
 //! | [`tls`] | [`TestCertificates`]: a CA, server and client certificates made with `openssl` for [`TestRedis::start_tls`] |
 //! | [`memory`] | configurations for the in-process memory transports |
 //! | [`bus`](mod@bus) | [`bus()`] / [`named_bus`]: a client from a file or a `Config` |
@@ -28,6 +29,7 @@
 pub mod apis;
 pub mod bus;
 pub mod child;
+pub mod cluster;
 pub mod collector;
 pub mod conformance;
 pub mod gate;
@@ -43,6 +45,7 @@ pub mod worker;
 
 pub use bus::{bus, named_bus, BusConfig};
 pub use child::TestChild;
+pub use cluster::TestCluster;
 pub use collector::Collector;
 pub use gate::Gate;
 pub use json::{assert_same_json, json, NESTED, NESTED_BIG_INTEGERS};
