@@ -12,6 +12,7 @@ use lightbus::testing::BusMock;
 use lightbus::{Bus, BusBuilder};
 
 use crate::bus::BusConfig;
+use crate::cluster::TestCluster;
 use crate::memory::memory_config;
 use crate::redis_server::TestRedis;
 
@@ -36,6 +37,33 @@ impl RedisFixture {
 }
 
 impl Fixture for RedisFixture {
+    fn builder(&self) -> BusBuilder {
+        self.config.builder()
+    }
+}
+
+/// The Redis transports on a private three-master Redis Cluster (`redis+cluster://`), so
+/// that every check runs with its APIs' keys spread over nodes.
+#[derive(Debug)]
+pub struct ClusterFixture {
+    _cluster: TestCluster,
+    config: PathBuf,
+}
+
+impl ClusterFixture {
+    /// Starts a cluster of its own and writes a configuration file for it (calls time out
+    /// after 2 seconds).
+    pub fn start() -> ClusterFixture {
+        let cluster = TestCluster::start();
+        let config = cluster.config_file("    rpc_timeout: 2\n");
+        ClusterFixture {
+            _cluster: cluster,
+            config,
+        }
+    }
+}
+
+impl Fixture for ClusterFixture {
     fn builder(&self) -> BusBuilder {
         self.config.builder()
     }

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 
 use lightbus::transport::redis::event::{id_after, id_order, range_reply};
-use redis::aio::MultiplexedConnection;
+use lightbus::transport::redis::Connection;
 
 use super::discover::Target;
 use super::{bad_reply, cache, decode, Search, PAGE};
@@ -115,7 +115,7 @@ pub(super) async fn search(
 }
 
 /// The id of the newest entry of a stream ([`START`] when it is empty).
-async fn newest_id(connection: &mut MultiplexedConnection, target: &Target) -> Result<String> {
+async fn newest_id(connection: &mut Connection, target: &Target) -> Result<String> {
     let reply: redis::Value = redis::cmd("XREVRANGE")
         .arg(&target.stream)
         .arg("+")

@@ -129,7 +129,8 @@ impl Bus {
                 member: format!("listener `{listener_name}`"),
                 reason,
             })?;
-        // One consumer per event transport: the APIs sharing one are read together.
+        // One consumer per event transport (or per part of one, see
+        // `EventTransport::partition`): the APIs sharing one are read together.
         let mut by_transport: Vec<(Arc<dyn crate::transport::EventTransport>, Vec<_>)> = Vec::new();
         let mut index: HashMap<*const (), usize> = HashMap::new();
         for (api, event) in pairs {
@@ -148,7 +149,7 @@ impl Bus {
         let mut interrupts = Vec::new();
         let readiness = self.readiness_handle();
         let readers = TaskTracker::new();
-        for (transport, events) in by_transport {
+        let requests = by_transport.into_iter().flat_map(|(transport, events)| {
             let request = ConsumeRequest::new(
                 listener_name,
                 events,
@@ -157,6 +158,10 @@ impl Bus {
             )
             .since(options.since.clone())
             .batch_size(options.batch_size);
+            let parts = transport.partition(request);
+            parts.into_iter().map(move |part| (transport.clone(), part))
+        });
+        for (transport, request) in requests {
             let consumer = transport.consumer(request);
             interrupts.extend(consumer.interrupt());
             let key = format!("listener `{listener_name}` ({})", consumer.describe());

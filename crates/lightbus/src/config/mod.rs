@@ -84,7 +84,7 @@ pub use transports::{
     SchemaTransportSelector, StreamUse, DEFAULT_MAX_MESSAGE_BYTES,
 };
 pub use url::redact_url;
-pub(crate) use url::{client_url, sentinel_url, SentinelUrl};
+pub(crate) use url::{client_url, cluster_url, sentinel_url, SentinelUrl};
 pub use values::{Count, Delay, Seconds, WholeSeconds};
 
 use std::path::{Path, PathBuf};

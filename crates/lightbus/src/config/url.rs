@@ -158,21 +158,7 @@ fn parse_sentinel(scheme: &'static str, rest: &str) -> Result<SentinelUrl, Strin
     let (hosts, path) = rest
         .split_once('/')
         .ok_or_else(|| format!("no master name ({expected})"))?;
-    let sentinels: Vec<String> = hosts
-        .split(',')
-        .map(str::trim)
-        .filter(|host| !host.is_empty())
-        .map(|host| {
-            let port_given = host
-                .rsplit_once(':')
-                .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
-            if port_given {
-                host.to_owned()
-            } else {
-                format!("{host}:26379")
-            }
-        })
-        .collect();
+    let sentinels = addresses(hosts, 26379);
     if sentinels.is_empty() {
         return Err(format!("no sentinel address ({expected})"));
     }
@@ -199,6 +185,83 @@ fn parse_sentinel(scheme: &'static str, rest: &str) -> Result<SentinelUrl, Strin
         master_name,
         db,
     })
+}
+
+/// The `host:port` addresses of a comma-separated list, `default_port` where none is given.
+fn addresses(hosts: &str, default_port: u16) -> Vec<String> {
+    hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|host| !host.is_empty())
+        .map(|host| {
+            let port_given = host
+                .rsplit_once(':')
+                .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+            if port_given {
+                host.to_owned()
+            } else {
+                format!("{host}:{default_port}")
+            }
+        })
+        .collect()
+}
+
+/// A `redis+cluster://` (or `rediss+cluster://`) URL, read:
+/// `redis+cluster://[user:password@]host1:port1[,host2:port2…][/0]`. The nodes are where
+/// the client starts: it learns the rest of the cluster from them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClusterUrl {
+    /// `rediss` (TLS to every node) or `redis`.
+    pub(crate) scheme: &'static str,
+    /// The credentials as written (`user:password`), for every node.
+    pub(crate) credentials: Option<String>,
+    /// `host:port` of each node given, in order.
+    pub(crate) nodes: Vec<String>,
+}
+
+impl ClusterUrl {
+    /// The URL of each node given, with the credentials, as the client reads it.
+    pub(crate) fn node_urls(&self) -> Vec<String> {
+        let credentials = match &self.credentials {
+            Some(credentials) => format!("{credentials}@"),
+            None => String::new(),
+        };
+        self.nodes
+            .iter()
+            .map(|node| client_url(&format!("{}://{credentials}{node}", self.scheme)))
+            .collect()
+    }
+}
+
+/// `url` read as a Redis Cluster URL: `None` if it is not one, `Some(Err(why))` if it is
+/// one written wrongly. A cluster has only database 0, so no other may be named.
+pub(crate) fn cluster_url(url: &str) -> Option<Result<ClusterUrl, String>> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = match scheme {
+        "redis+cluster" => "redis",
+        "rediss+cluster" => "rediss",
+        _ => return None,
+    };
+    let expected = "expected redis+cluster://[user:password@]host:port[,host:port…]";
+    let (credentials, rest) = match rest.rfind('@') {
+        Some(at) => (Some(rest[..at].to_owned()), &rest[at + 1..]),
+        None => (None, rest),
+    };
+    let (hosts, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if !matches!(path.trim_end_matches('/'), "" | "0") {
+        return Some(Err(format!(
+            "a Redis Cluster has only database 0, not `{path}` ({expected})"
+        )));
+    }
+    let nodes = addresses(hosts, 6379);
+    if nodes.is_empty() {
+        return Some(Err(format!("no node address ({expected})")));
+    }
+    Some(Ok(ClusterUrl {
+        scheme,
+        credentials,
+        nodes,
+    }))
 }
 
 #[cfg(test)]
@@ -264,6 +327,36 @@ mod tests {
             assert_eq!(redis.db(), 3, "{url}");
             assert_eq!(info.addr().to_string(), "db.example:6379", "{url}");
         }
+    }
+
+    #[test]
+    fn cluster_urls_are_read() {
+        let url = cluster_url("redis+cluster://app:p@ss/w#d@10.0.0.1:7000,10.0.0.2")
+            .expect("a cluster URL")
+            .expect("valid");
+        assert_eq!(url.scheme, "redis");
+        assert_eq!(url.nodes, ["10.0.0.1:7000", "10.0.0.2:6379"]);
+        assert_eq!(
+            url.node_urls()[0],
+            "redis://app:p%40ss%2Fw%23d@10.0.0.1:7000"
+        );
+        assert_eq!(
+            redact_url("redis+cluster://app:p@ss/w#d@10.0.0.1:7000,10.0.0.2"),
+            "redis+cluster://app:***@10.0.0.1:7000,10.0.0.2"
+        );
+        let tls = cluster_url("rediss+cluster://h:1/0")
+            .expect("cluster")
+            .expect("valid");
+        assert_eq!(tls.node_urls(), ["rediss://h:1"]);
+        for bad in [
+            "redis+cluster://",
+            "redis+cluster://h:1/2",
+            "redis+cluster:///",
+        ] {
+            assert!(matches!(cluster_url(bad), Some(Err(_))), "{bad}");
+        }
+        assert!(cluster_url("redis://h:1/0").is_none());
+        assert!(cluster_url("redis+sentinel://h:1/m").is_none());
     }
 
     #[test]

@@ -268,23 +268,20 @@ pub(crate) fn non_empty_name<'de, D: Deserializer<'de>>(
     }
 }
 
-/// A Redis URL the client accepts (`redis://`, `rediss://`, `unix://`, or
-/// `redis+sentinel://`/`rediss+sentinel://`), checked without connecting; a raw password
-/// (with `@`, `/`, `#`, …) is accepted as written.
+/// A Redis URL the client accepts (`redis://`, `rediss://`, `unix://`,
+/// `redis+sentinel://`/`rediss+sentinel://` or `redis+cluster://`/`rediss+cluster://`),
+/// checked without connecting; a raw password (with `@`, `/`, `#`, …) is accepted as
+/// written.
 pub(crate) fn redis_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     use redis::IntoConnectionInfo;
     let url = String::deserialize(deserializer)?;
-    if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") {
-        return Err(serde::de::Error::custom(format!(
-            "`{}`: Redis Cluster is not supported; point the bus at one Redis server, or at a \
-             Sentinel-monitored master with `redis+sentinel://<host>:26379/<master name>`",
-            super::redact_url(&url)
-        )));
-    }
-    if let Some(sentinel) = super::sentinel_url(&url) {
-        return match sentinel {
-            Ok(_) => Ok(url),
-            Err(why) => Err(serde::de::Error::custom(format!(
+    let malformed = super::sentinel_url(&url)
+        .map(|sentinel| sentinel.err())
+        .or_else(|| super::cluster_url(&url).map(|cluster| cluster.err()));
+    if let Some(malformed) = malformed {
+        return match malformed {
+            None => Ok(url),
+            Some(why) => Err(serde::de::Error::custom(format!(
                 "`{}`: {why}",
                 super::redact_url(&url)
             ))),

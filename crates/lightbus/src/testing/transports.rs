@@ -288,6 +288,10 @@ impl RpcTransport for MockRpcTransport {
         .boxed()
     }
 
+    fn partition(&self, apis: Vec<String>) -> Vec<Vec<String>> {
+        self.inner.partition(apis)
+    }
+
     fn consumer(&self, apis: Vec<String>) -> Box<dyn RpcConsumer> {
         self.inner.consumer(apis)
     }
@@ -378,6 +382,10 @@ impl EventTransport for MockEventTransport {
             Ok(native_id)
         }
         .boxed()
+    }
+
+    fn partition(&self, request: ConsumeRequest) -> Vec<ConsumeRequest> {
+        self.inner.partition(request)
     }
 
     fn consumer(&self, request: ConsumeRequest) -> Box<dyn EventConsumer> {

@@ -76,8 +76,17 @@ pub trait RpcTransport: Send + Sync + 'static {
         false
     }
 
-    /// Starts receiving calls for `apis` (worker side), all of which use this transport: one
-    /// consumer takes the calls of every API, fairly.
+    /// `apis` in the groups one [`consumer`](Self::consumer) each serves: the worker runs
+    /// one consume loop per group. The default, one group for all, suits a transport that
+    /// can wait on every queue at once; one that cannot (Redis Cluster: one blocking pop
+    /// per hash slot) splits them.
+    fn partition(&self, apis: Vec<String>) -> Vec<Vec<String>> {
+        vec![apis]
+    }
+
+    /// Starts receiving calls for `apis` (worker side), all of which use this transport and
+    /// form one group of [`partition`](Self::partition): one consumer takes the calls of
+    /// every API, fairly.
     fn consumer(&self, apis: Vec<String>) -> Box<dyn RpcConsumer>;
 
     /// How long a queued call lives before it expires unexecuted, if this transport sets
@@ -184,9 +193,17 @@ pub trait EventTransport: Send + Sync + 'static {
     /// Appends `event` to its stream and returns the stream entry id.
     fn send_event<'a>(&'a self, event: &'a EventMessage) -> BoxFuture<'a, Result<String>>;
 
+    /// `request` as the requests one [`consumer`](Self::consumer) each serves: the
+    /// listener reads them all, each with its own consumer. The default, one for all, suits
+    /// a transport that can read every stream at once; one that cannot (Redis Cluster: one
+    /// read per hash slot) splits the events.
+    fn partition(&self, request: ConsumeRequest) -> Vec<ConsumeRequest> {
+        vec![request]
+    }
+
     /// Starts consuming events for one listener: every `(api, event)` of the request, all
-    /// of whose APIs use this transport. Nothing is sent until the consumer's first
-    /// [`EventConsumer::next_batch`].
+    /// of whose APIs use this transport (one request of [`partition`](Self::partition)).
+    /// Nothing is sent until the consumer's first [`EventConsumer::next_batch`].
     fn consumer(&self, request: ConsumeRequest) -> Box<dyn EventConsumer>;
 
     /// A short description for logs.

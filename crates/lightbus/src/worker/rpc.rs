@@ -105,7 +105,8 @@ impl RpcServer {
         }
     }
 
-    /// The registered APIs grouped by RPC transport: one consumer each.
+    /// The registered APIs grouped by RPC transport, and within one as the transport
+    /// partitions them (see [`RpcTransport::partition`]): one consumer each.
     fn groups(&self) -> Result<Vec<Group>> {
         let mut groups: Vec<(Arc<dyn RpcTransport>, Apis)> = Vec::new();
         for api in self.bus.registry().all() {
@@ -121,10 +122,21 @@ impl RpcServer {
                 None => groups.push((transports.rpc.clone(), HashMap::from([(name, transports)]))),
             }
         }
-        Ok(groups
-            .into_iter()
-            .map(|(transport, apis)| (transport, Arc::new(apis)))
-            .collect())
+        let mut parts = Vec::new();
+        for (transport, mut apis) in groups {
+            let mut names: Vec<String> = apis.keys().cloned().collect();
+            names.sort();
+            for part in transport.partition(names) {
+                let part: Apis = part
+                    .into_iter()
+                    .filter_map(|name| apis.remove_entry(&name))
+                    .collect();
+                if !part.is_empty() {
+                    parts.push((transport.clone(), Arc::new(part)));
+                }
+            }
+        }
+        Ok(parts)
     }
 
     /// The consumer loop of one RPC transport's APIs. Fails after [`CREDENTIAL_ATTEMPTS`]

@@ -20,6 +20,7 @@
 //! did not reach Redis (connection refused, connecting timed out, Redis still loading),
 //! since a call queued twice could run twice.
 
+mod connection;
 pub mod event;
 pub mod result;
 pub mod rpc;
@@ -27,6 +28,8 @@ pub mod schema;
 mod shared;
 mod target;
 
+pub use connection::Connection;
+pub(crate) use connection::{each, group_by_slot};
 pub use shared::{SharedConnection, IDLE_PROBE_AFTER};
 
 use std::collections::HashMap;
@@ -34,7 +37,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
 use tokio::sync::OnceCell;
 
@@ -72,8 +74,10 @@ impl RedisUrl {
 /// A Redis error as the library's [`Error`], by kind: a refused login is
 /// [`Error::Authentication`]; a lost or refused connection, a timeout and a server that
 /// cannot take commands right now (loading, failing over: `LOADING`, `TRYAGAIN`,
-/// `MASTERDOWN`, `CLUSTERDOWN`, `READONLY`) are [`Error::Connection`], which is transient;
-/// any other answer is [`Error::Server`].
+/// `MASTERDOWN`, `CLUSTERDOWN`, `READONLY`, and on a cluster `MOVED` or `ASK` redirects
+/// the client gave up following, which point at a node that died and whose replica is not
+/// yet known as its successor) are [`Error::Connection`], which is transient; any other
+/// answer is [`Error::Server`].
 pub(crate) fn error(url: &RedisUrl, source: redis::RedisError) -> Error {
     use redis::{ErrorKind, ServerErrorKind};
     let url = url.redacted().to_owned();
@@ -85,6 +89,8 @@ pub(crate) fn error(url: &RedisUrl, source: redis::RedisError) -> Error {
                 | ServerErrorKind::MasterDown
                 | ServerErrorKind::ClusterDown
                 | ServerErrorKind::ReadOnly
+                | ServerErrorKind::Moved
+                | ServerErrorKind::Ask
         )
     );
     let authentication = source.kind() == ErrorKind::AuthenticationFailed
@@ -258,36 +264,71 @@ impl RedisServer {
     }
 
     /// A new connection for one blocking loop (blocking commands wait as long as they ask
-    /// to; a dead server is detected as for the shared connections).
-    pub async fn dedicated(&self) -> Result<MultiplexedConnection> {
+    /// to; a dead server is detected as for the shared connections). On a cluster, a
+    /// connection to every node, so one blocking loop's command waits alone.
+    pub async fn dedicated(&self) -> Result<Connection> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(None);
-        let client = self
-            .target
-            .client()
-            .await
-            .map_err(|e| error(&self.url, e))?;
-        client
-            .get_multiplexed_async_connection_with_config(&config)
+        self.target
+            .connect(&config)
             .await
             .map_err(|e| error(&self.url, e))
     }
 
     /// A new connection for one blocking loop, with what cuts its waits short (see
     /// [`Unblock`]).
-    pub(crate) async fn blocking(
-        self: &Arc<Self>,
-        unblock: &Unblock,
-    ) -> Result<MultiplexedConnection> {
+    pub(crate) async fn blocking(self: &Arc<Self>, unblock: &Unblock) -> Result<Connection> {
         let mut connection = self.dedicated().await?;
-        let id: i64 = redis::cmd("CLIENT")
-            .arg("ID")
-            .query_async(&mut connection)
+        let id = connection
+            .query_at(redis::cmd("CLIENT").arg("ID"), &unblock.key)
             .await
+            .and_then(|id| redis::from_redis_value::<i64>(id).map_err(Into::into))
             .map_err(|e| self.error(e))?;
         unblock.client.store(id, Ordering::Release);
         Ok(connection)
+    }
+
+    /// Every key matching `pattern` of Redis type `kind` (`SCAN`, on every master of a
+    /// cluster), sorted, each once: for the tools that list what is on a server.
+    pub async fn scan(&self, pattern: &str, kind: &str) -> Result<Vec<String>> {
+        let shared = self.shared().await?;
+        let mut connection = shared.connection().await.map_err(|e| self.error(e))?;
+        connection
+            .scan(pattern, kind)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// The replies of a server-wide command (`INFO`, `CLIENT LIST`): the server's, or each
+    /// master's on a cluster.
+    pub async fn on_each_master(&self, command: &redis::Cmd) -> Result<Vec<redis::Value>> {
+        let shared = self.shared().await?;
+        let mut connection = shared.connection().await.map_err(|e| self.error(e))?;
+        let replies = connection
+            .on_each_master(command)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(replies.into_iter().map(|(_, reply)| reply).collect())
+    }
+
+    /// Whether this is a Redis Cluster (`redis+cluster://`).
+    pub fn is_cluster(&self) -> bool {
+        self.target.is_cluster()
+    }
+
+    /// `items` in the groups one command may cover, by their key: all together on one
+    /// server; on a cluster one group per hash slot (a multi-key command must keep to one
+    /// slot there, and the protocol's keys carry no hash tags).
+    pub fn by_slot<T, K: AsRef<[u8]>>(&self, items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<Vec<T>> {
+        if !self.is_cluster() {
+            return if items.is_empty() {
+                Vec::new()
+            } else {
+                vec![items]
+            };
+        }
+        group_by_slot(items, key)
     }
 
     /// A Redis error of this server as the library's [`Error`], by kind: a refused login is
@@ -302,17 +343,26 @@ impl RedisServer {
 /// `CLIENT UNBLOCK <id>` on a shared connection, which makes the wait return as if it had
 /// timed out. It lets blocking reads wait long (few commands while idle) while a stopping
 /// worker still stops at once.
+///
+/// On a cluster, both `CLIENT ID` and `CLIENT UNBLOCK` go to the master of the slot the
+/// consumer reads (all of its keys share one). Should the slot move meanwhile, the id
+/// names no client there, or another blocked one, which then returns as if timed out and
+/// waits again: harmless either way; the consumer then stops within its wait.
 #[derive(Debug, Clone)]
 pub(crate) struct Unblock {
     server: Arc<RedisServer>,
+    /// One of the keys the consumer blocks on: where its connection's commands go.
+    key: String,
     /// The `CLIENT ID` of the consumer's current blocking connection (0: none yet).
     client: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Unblock {
-    pub(crate) fn new(server: Arc<RedisServer>) -> Self {
+    /// For a consumer of `server` that blocks on `key` (and keys of its slot).
+    pub(crate) fn new(server: Arc<RedisServer>, key: String) -> Self {
         Unblock {
             server,
+            key,
             client: Arc::default(),
         }
     }
@@ -328,10 +378,8 @@ impl Unblock {
                     return;
                 }
                 if let Ok(mut connection) = unblock.server.shared().await {
-                    let _: redis::RedisResult<i64> = redis::cmd("CLIENT")
-                        .arg("UNBLOCK")
-                        .arg(id)
-                        .query_async(&mut connection)
+                    let _ = connection
+                        .query_at(redis::cmd("CLIENT").arg("UNBLOCK").arg(id), &unblock.key)
                         .await;
                 }
             })

@@ -16,16 +16,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::future::BoxFuture;
-use futures::FutureExt;
-use redis::aio::MultiplexedConnection;
-
-use super::{ListPop, RedisServer, Unblock};
+use super::{each, Connection, ListPop, RedisServer, SharedConnection, Unblock};
 use crate::config::RedisRpcConfig;
 use crate::error::{Error, Result};
 use crate::message::RpcMessage;
 use crate::transport::{Interrupt, RpcConsumer, RpcTransport};
 use crate::util::{excerpt, excerpt_bytes, retry_transient};
+use futures::future::BoxFuture;
+use futures::FutureExt;
 
 /// The Redis list holding an API's pending calls.
 pub fn queue_key(api_name: &str) -> String {
@@ -83,42 +81,61 @@ impl RpcTransport for RedisRpcTransport {
             // the call always finds its key (pushed first, a worker could claim the call
             // between the push and the `SET`, find no key and drop it as expired), and Redis
             // runs two commands per call instead of three.
-            let mut pipeline = redis::pipe();
-            pipeline
-                .cmd("SET")
-                .arg(&expiry)
-                .arg(1)
-                .arg("EX")
-                .arg(seconds)
-                .ignore()
-                .rpush(queue_key(&call.api_name), blob)
-                .ignore();
+            let mut set = redis::cmd("SET");
+            set.arg(&expiry).arg(1).arg("EX").arg(seconds);
+            let mut push = redis::cmd("RPUSH");
+            push.arg(queue_key(&call.api_name)).arg(blob);
             let mut connection = self.server.shared().await?;
-            pipeline
-                .exec_async(&mut connection)
-                .await
-                .map_err(|e| self.server.error(e))
+            let sent = if connection.is_cluster() {
+                // The two keys are in different slots, so on different nodes: one after
+                // the other, in that order (a round trip more per call than on one server).
+                match set.exec_async(&mut connection).await {
+                    Ok(()) => push.exec_async(&mut connection).await,
+                    Err(error) => Err(error),
+                }
+            } else {
+                let mut pipeline = redis::pipe();
+                pipeline
+                    .add_command(set)
+                    .ignore()
+                    .add_command(push)
+                    .ignore();
+                pipeline.exec_async(&mut connection).await
+            };
+            sent.map_err(|e| self.server.error(e))
         }
         .boxed()
     }
 
     /// Sent again (by the caller, within its `rpc_timeout`) only when the call certainly
-    /// did not reach Redis: a call queued twice could run twice.
+    /// did not reach Redis: a call queued twice could run twice. On a cluster, after any
+    /// transient failure: there the worker always awaits a call's claim before running it
+    /// (see [`RedisRpcConsumer`]), so of two copies of a call only one runs.
     fn unsent(&self, error: &Error) -> bool {
-        never_reached_redis(error)
+        never_reached_redis(error) || (self.server.is_cluster() && error.is_transient())
+    }
+
+    /// One group on one server; on a cluster one per hash slot of the queues, since one
+    /// `BLMPOP` cannot span slots.
+    fn partition(&self, apis: Vec<String>) -> Vec<Vec<String>> {
+        self.server.by_slot(apis, |api| queue_key(api))
     }
 
     fn consumer(&self, apis: Vec<String>) -> Box<dyn RpcConsumer> {
+        let queues: Vec<String> = apis.iter().map(|api| queue_key(api)).collect();
         Box::new(RedisRpcConsumer {
+            unblock: Unblock::new(
+                self.server.clone(),
+                queues.first().cloned().unwrap_or_default(),
+            ),
             server: self.server.clone(),
-            queues: apis.iter().map(|api| queue_key(api)).collect(),
+            queues,
             batch_size: self.config.batch_size.get(),
             restart_delay: self.config.consumption_restart_delay.get(),
             max_message_bytes: self.config.max_message_bytes.get(),
             refused: Vec::new(),
             rotation: 0,
             drain_steps: 1,
-            unblock: Unblock::new(self.server.clone()),
             busy: false,
             connection: None,
             armed: None,
@@ -193,6 +210,12 @@ type ClaimReplies = BoxFuture<'static, redis::RedisResult<Vec<i64>>>;
 /// replies are checked when the next pop returns. That takes a round trip to Redis off a
 /// lone call's path. Calls from a backlog wait for their claims, and those whose expiry key
 /// is gone are dropped unexecuted.
+///
+/// On a cluster, every call waits for its claim: the cluster client sends a command again
+/// when its node's connection fails (a failover), and the caller sends a call again after
+/// a transient failure, so a call may be queued twice; its one expiry key, deleted by one
+/// claim only, lets one copy run. Claims go on the shared connection there (their keys are
+/// in many slots), not ahead of the next pop.
 struct RedisRpcConsumer {
     server: Arc<RedisServer>,
     queues: Vec<String>,
@@ -210,7 +233,7 @@ struct RedisRpcConsumer {
     drain_steps: usize,
     /// Cuts the blocking pop short when the worker stops.
     unblock: Unblock,
-    connection: Option<MultiplexedConnection>,
+    connection: Option<Connection>,
     /// Whether the last pop brought calls: then the next one drains (see [`Self::drain`]).
     busy: bool,
     /// The pop sent behind the last batch's claims, if the worker had room left.
@@ -220,7 +243,7 @@ struct RedisRpcConsumer {
 }
 
 impl RedisRpcConsumer {
-    async fn connection(&mut self) -> Result<MultiplexedConnection> {
+    async fn connection(&mut self) -> Result<Connection> {
         match &self.connection {
             Some(connection) => Ok(connection.clone()),
             None => {
@@ -242,7 +265,7 @@ impl RedisRpcConsumer {
     /// The next pop of up to `max` calls (at most `batch_size`): a drain of every queue
     /// when the last pop brought calls and there are several queues, else a blocking pop.
     /// Sent on its first poll.
-    fn pop(&mut self, connection: MultiplexedConnection, max: usize, wait: Duration) -> Armed {
+    fn pop(&mut self, connection: Connection, max: usize, wait: Duration) -> Armed {
         if self.busy && self.queues.len() > 1 {
             let (reply, steps) = self.drain(connection, max);
             Armed {
@@ -259,12 +282,7 @@ impl RedisRpcConsumer {
 
     /// A blocking pop behind an `EXISTS` of the queues that tells whether what it brings is
     /// fresh.
-    fn block(
-        &mut self,
-        mut connection: MultiplexedConnection,
-        max: usize,
-        wait: Duration,
-    ) -> PopReply {
+    fn block(&mut self, mut connection: Connection, max: usize, wait: Duration) -> PopReply {
         let count = max.clamp(1, self.batch_size);
         let queues = self.rotated();
         let mut pipeline = redis::pipe();
@@ -306,7 +324,7 @@ impl RedisRpcConsumer {
     /// 181–218 µs (Lua converts every key on every call); steps that each named all 100
     /// queues cost 1.7 µs each and sent ~100 names per call taken, the worker and Redis
     /// spending twice the CPU per call of one API. Slices send 100 names per drain.
-    fn drain(&mut self, mut connection: MultiplexedConnection, max: usize) -> (PopReply, usize) {
+    fn drain(&mut self, mut connection: Connection, max: usize) -> (PopReply, usize) {
         let room = max.clamp(1, self.batch_size);
         let queues = self.rotated();
         let steps = self.drain_steps.clamp(1, room.min(queues.len()));
@@ -436,7 +454,8 @@ impl RedisRpcConsumer {
                 }
             }
         }
-        Ok((calls, fresh))
+        // On a cluster a call may be queued twice: only its claim tells which copy runs.
+        Ok((calls, fresh && !self.server.is_cluster()))
     }
 
     /// Claims `calls`, arming the next pop of up to `room` calls right behind the claims
@@ -500,7 +519,8 @@ impl RedisRpcConsumer {
 
     /// Queues the claims of `calls` on the consumer's connection with the next pop of up to
     /// `room` calls right behind them (none if `room` is 0), and returns the claims'
-    /// replies, still to come.
+    /// replies, still to come. On a cluster the claims (keys of many slots) go on the
+    /// shared connection instead, before the pop.
     async fn send_claims(
         &mut self,
         calls: &[RpcMessage],
@@ -509,9 +529,12 @@ impl RedisRpcConsumer {
     ) -> Result<ClaimReplies> {
         let mut connection = self.connection().await?;
         let pop_connection = connection.clone();
-        let claims = claims_of(calls);
-        let mut replies: ClaimReplies =
-            async move { claims.query_async(&mut connection).await }.boxed();
+        let mut replies: ClaimReplies = if connection.is_cluster() {
+            claims_on(self.server.shared().await?, calls)
+        } else {
+            let claims = claims_of(calls);
+            async move { claims.query_async(&mut connection).await }.boxed()
+        };
         // The first poll queues the claims on the connection; the pop queued after them
         // goes out in the same write.
         if let std::task::Poll::Ready(replies) = futures::poll!(replies.as_mut()) {
@@ -574,6 +597,20 @@ fn claims_of(calls: &[RpcMessage]) -> redis::Pipeline {
     claims
 }
 
+/// The claims of `calls` (as [`claims_of`]) on a shared connection, which on a cluster
+/// sends each to the node of its key.
+fn claims_on(mut connection: SharedConnection, calls: &[RpcMessage]) -> ClaimReplies {
+    let claims: Vec<redis::Cmd> = claims_of(calls).cmd_iter().cloned().collect();
+    async move {
+        each(&mut connection, claims)
+            .await?
+            .into_iter()
+            .map(|deleted| redis::from_redis_value::<i64>(deleted).map_err(Into::into))
+            .collect()
+    }
+    .boxed()
+}
+
 /// Retries claims whose connection failed, on the shared connection (which reconnects
 /// by itself). Retrying is safe: an expiry key is deleted by at most one claimer, so a
 /// retry can only turn into a drop, never into a second execution.
@@ -587,9 +624,7 @@ async fn claim_again(
     }
     tracing::debug!("retrying claims after a transient error: {first_error}");
     retry_transient(|| async {
-        let mut connection = server.shared().await?;
-        claims_of(calls)
-            .query_async::<Vec<i64>>(&mut connection)
+        claims_on(server.shared().await?, calls)
             .await
             .map_err(|e| server.error(e))
     })

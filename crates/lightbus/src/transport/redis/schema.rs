@@ -18,7 +18,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::Value;
 
-use super::RedisServer;
+use super::{each, RedisServer};
 use crate::config::RedisSchemaConfig;
 use crate::error::Result;
 use crate::schema::to_python_json;
@@ -75,26 +75,26 @@ impl SchemaTransport for RedisSchemaTransport {
                 return Ok(());
             }
             let mut connection = self.server.shared().await?;
-            let mut pipeline = redis::pipe();
-            for (api_name, schema) in schemas {
-                // `SET … EX` leaves what the peer's `SET` then `EXPIRE` leave, in one command.
-                pipeline
-                    .cmd("SET")
-                    .arg(schema_key(api_name))
-                    .arg(to_python_json(schema, None))
-                    .arg("EX")
-                    .arg(ttl.as_secs().max(1))
-                    .ignore();
-            }
+            let mut commands: Vec<redis::Cmd> = schemas
+                .iter()
+                .map(|(api_name, schema)| {
+                    // `SET … EX` leaves what the peer's `SET` then `EXPIRE` leave, in one
+                    // command.
+                    let mut set = redis::cmd("SET");
+                    set.arg(schema_key(api_name))
+                        .arg(to_python_json(schema, None))
+                        .arg("EX")
+                        .arg(ttl.as_secs().max(1));
+                    set
+                })
+                .collect();
             let names: Vec<&str> = schemas.iter().map(|(name, _)| *name).collect();
-            pipeline
-                .cmd("SADD")
-                .arg(SCHEMA_SET_KEY)
-                .arg(&names)
-                .ignore();
-            pipeline
-                .query_async::<()>(&mut connection)
+            let mut add = redis::cmd("SADD");
+            add.arg(SCHEMA_SET_KEY).arg(&names);
+            commands.push(add);
+            each(&mut connection, commands)
                 .await
+                .map(drop)
                 .map_err(|e| self.server.error(e))
         }
         .boxed()

@@ -20,9 +20,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::aio::ConnectionLike;
 use redis::{AsyncConnectionConfig, Cmd, RedisFuture, RedisResult, Value};
 
+use super::connection::Connection;
 use super::target::Target;
 use super::{RedisUrl, CONNECT_TIMEOUT};
 use crate::util::lock;
@@ -67,7 +68,7 @@ struct Slot {
 
 #[derive(Clone)]
 struct Live {
-    connection: MultiplexedConnection,
+    connection: Connection,
     /// False once a command or a probe found it dropped.
     alive: Arc<AtomicBool>,
     /// When a command last completed on it, in milliseconds since [`Slot::epoch`].
@@ -93,6 +94,27 @@ impl SharedConnection {
     /// Whether the connection is usable as far as is known (for tests and probes).
     pub fn is_alive(&self) -> bool {
         self.slot.current().is_some()
+    }
+
+    /// Whether this connects to a Redis Cluster, where one command, pipeline or
+    /// transaction must keep to keys of one hash slot.
+    pub fn is_cluster(&self) -> bool {
+        self.slot.target.is_cluster()
+    }
+
+    /// The live connection underneath (checked first if it was idle), for what needs its
+    /// kind: commands per master of a cluster (see [`Connection::on_each_master`]).
+    pub async fn connection(&self) -> RedisResult<Connection> {
+        Ok(self.slot.get().await?.connection)
+    }
+
+    /// Sends `command`, on a cluster to the master of `key`'s slot (see
+    /// [`Connection::query_at`]).
+    pub(crate) async fn query_at(&mut self, command: &Cmd, key: &str) -> RedisResult<Value> {
+        let mut live = self.slot.get().await?;
+        let result = live.connection.query_at(command, key).await;
+        live.note(&self.slot, &result);
+        result
     }
 }
 
@@ -165,12 +187,7 @@ impl Slot {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(None);
-        let connection = self
-            .target
-            .client()
-            .await?
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
+        let connection = self.target.connect(&config).await?;
         if reconnecting {
             tracing::info!("reconnected to {}", self.url.redacted());
         }
@@ -211,7 +228,7 @@ impl ConnectionLike for SharedConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
             let mut live = self.slot.get().await?;
-            let result = live.connection.send_packed_command(cmd).await;
+            let result = live.connection.req_packed_command(cmd).await;
             live.note(&self.slot, &result);
             result
         })
@@ -227,7 +244,7 @@ impl ConnectionLike for SharedConnection {
             let mut live = self.slot.get().await?;
             let result = live
                 .connection
-                .send_packed_commands(pipeline, offset, count)
+                .req_packed_commands(pipeline, offset, count)
                 .await;
             live.note(&self.slot, &result);
             result

@@ -1,20 +1,32 @@
-//! Where a server's connections go: one address, or the master that Redis Sentinel names
+//! Where a server's connections go: one address, the master that Redis Sentinel names
 //! (`redis+sentinel://`), looked up again for every new connection, so that connections
-//! opened after a failover reach the promoted replica.
+//! opened after a failover reach the promoted replica, or a Redis Cluster
+//! (`redis+cluster://`), whose client finds each key's node itself.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
+use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
 use redis::io::tcp::TcpSettings;
 use redis::{AsyncConnectionConfig, ErrorKind, IntoConnectionInfo, RedisError, RedisResult};
 
+use super::connection::Connection;
 use super::{error, RedisUrl, CONNECT_TIMEOUT};
-use crate::config::{client_url, sentinel_url, SentinelUrl, TlsConfig};
+use crate::config::{client_url, cluster_url, sentinel_url, SentinelUrl, TlsConfig};
 use crate::error::{ConfigError, Error, Result};
 use crate::util::lock;
 
 /// How long a sentinel or a would-be master may take to answer one question.
 const ASK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How many times the cluster client tries a command again after a node did not answer
+/// (a failover under way), with waits from [`CLUSTER_MIN_RETRY_WAIT`] growing to
+/// [`CLUSTER_MAX_RETRY_WAIT`]. The client's defaults (16 tries, waits up to 11 minutes)
+/// would hold a command for longer than any caller waits; the layers above retry by their
+/// own deadlines (`event_fire_timeout`, `rpc_timeout`, a consumer's restart back-off).
+const CLUSTER_RETRIES: u32 = 4;
+const CLUSTER_MIN_RETRY_WAIT: Duration = Duration::from_millis(50);
+const CLUSTER_MAX_RETRY_WAIT: Duration = Duration::from_millis(1000);
 
 /// The servers a [`RedisServer`](super::RedisServer)'s connections go to.
 pub(crate) enum Target {
@@ -22,6 +34,8 @@ pub(crate) enum Target {
     Direct(redis::Client),
     /// The master of a Sentinel-monitored group.
     Sentinel(Sentinel),
+    /// A Redis Cluster.
+    Cluster(ClusterClient),
 }
 
 /// A master found through sentinels.
@@ -38,20 +52,39 @@ pub(crate) struct Sentinel {
 }
 
 impl Target {
-    /// A client for where a new connection should go now.
-    pub(crate) async fn client(&self) -> RedisResult<redis::Client> {
-        match self {
-            Target::Direct(client) => Ok(client.clone()),
-            Target::Sentinel(sentinel) => sentinel.master().await,
-        }
+    /// A new connection: to the one server, to the master the sentinels name now, or to
+    /// the cluster. Commands carry no response timeout (`config`'s is ignored for a
+    /// cluster, whose connections wait as long as a blocking command asks).
+    pub(crate) async fn connect(&self, config: &AsyncConnectionConfig) -> RedisResult<Connection> {
+        let client = match self {
+            Target::Direct(client) => client.clone(),
+            Target::Sentinel(sentinel) => sentinel.master().await?,
+            Target::Cluster(cluster) => {
+                let config = ClusterConfig::new().set_connection_timeout(CONNECT_TIMEOUT);
+                return cluster
+                    .get_async_connection_with_config(config)
+                    .await
+                    .map(Connection::Cluster);
+            }
+        };
+        client
+            .get_multiplexed_async_connection_with_config(config)
+            .await
+            .map(Connection::Server)
     }
 
-    /// The database connections select.
+    /// The database connections select (a cluster has only database 0).
     pub(crate) fn db(&self) -> i64 {
         match self {
             Target::Direct(client) => client.get_connection_info().redis_settings().db(),
             Target::Sentinel(sentinel) => sentinel.url.db,
+            Target::Cluster(_) => 0,
         }
+    }
+
+    /// Whether the connections go to a cluster.
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self, Target::Cluster(_))
     }
 }
 
@@ -94,6 +127,22 @@ pub(crate) fn open(url: &RedisUrl, tls: &TlsConfig, tcp: TcpSettings) -> Result<
             master: Mutex::new(None),
             redacted: url.redacted().to_owned(),
         }));
+    }
+    if let Some(cluster) = cluster_url(url.as_str()) {
+        let cluster = cluster.map_err(invalid)?;
+        let mut builder = ClusterClientBuilder::new(cluster.node_urls())
+            .connection_timeout(CONNECT_TIMEOUT)
+            .tcp_settings(tcp)
+            .retries(CLUSTER_RETRIES)
+            .min_retry_wait(CLUSTER_MIN_RETRY_WAIT.as_millis() as u64)
+            .max_retry_wait(CLUSTER_MAX_RETRY_WAIT.as_millis() as u64);
+        if cluster.scheme == "rediss" {
+            builder = builder.certs(certificates(url, tls)?);
+        }
+        return builder
+            .build()
+            .map(Target::Cluster)
+            .map_err(|e| invalid(e.to_string()));
     }
     let info = client_url(url.as_str())
         .as_str()

@@ -11,11 +11,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::transport::redis::{Connection, SharedConnection};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use redis::aio::MultiplexedConnection;
-
-use crate::transport::redis::SharedConnection;
 use redis::Value;
 
 use super::reclaim::Reclaim;
@@ -173,7 +171,7 @@ pub(crate) struct RedisEventConsumer {
     pub(super) server: Arc<RedisServer>,
     pub(super) spec: Arc<GroupSpec>,
     /// The dedicated connection of the blocking read, opened on demand.
-    connection: Option<MultiplexedConnection>,
+    connection: Option<Connection>,
     phase: Phase,
     /// Per stream, the id a re-created group starts from: the last entry this consumer's
     /// group is known to have reached.
@@ -199,7 +197,10 @@ impl RedisEventConsumer {
     ) -> Self {
         let spec = Arc::new(GroupSpec::new(config, request));
         RedisEventConsumer {
-            unblock: Unblock::new(server.clone()),
+            unblock: Unblock::new(
+                server.clone(),
+                spec.streams.first().cloned().unwrap_or_default(),
+            ),
             acker: Acker::new(server.clone(), spec.clone()),
             waiting: Waiting::new(server.clone(), spec.clone()),
             read_size: ReadSize::new(spec.batch_size),

@@ -196,6 +196,22 @@ impl EventTransport for RedisEventTransport {
         .boxed()
     }
 
+    /// One request on one server; on a cluster one per hash slot of the streams, since one
+    /// `XREADGROUP` cannot span slots.
+    fn partition(&self, request: ConsumeRequest) -> Vec<ConsumeRequest> {
+        let stream_use = self.config.stream_use;
+        self.server
+            .by_slot(request.events.clone(), |(api, event)| {
+                stream_key(stream_use, api, event)
+            })
+            .into_iter()
+            .map(|events| ConsumeRequest {
+                events,
+                ..request.clone()
+            })
+            .collect()
+    }
+
     fn consumer(&self, request: ConsumeRequest) -> Box<dyn EventConsumer> {
         Box::new(consume::RedisEventConsumer::new(
             self.server.clone(),

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::transport::redis::SharedConnection;
+use crate::transport::redis::{each, SharedConnection};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot, OnceCell};
@@ -18,6 +18,10 @@ use crate::transport::Settle;
 /// Copies an entry to the dead-letter stream and acknowledges it, in one transaction. The
 /// copy has the entry's fields, then `error` (the reason), `original_id`, `consumer_group`
 /// and `deliveries` (the group's delivery count when it was set aside).
+///
+/// On a cluster the two streams are in different slots, where no transaction spans them:
+/// the copy is made first, then the entry acknowledged, so a crash in between leaves the
+/// entry pending (delivered and dead-lettered again: two copies), never lost.
 pub(super) async fn dead_letter(
     connection: &mut SharedConnection,
     spec: &GroupSpec,
@@ -44,14 +48,19 @@ pub(super) async fn dead_letter(
         .arg(deliveries);
     let mut acknowledge = redis::cmd("XACK");
     acknowledge.arg(stream).arg(&spec.group).arg(id);
-    redis::pipe()
-        .atomic()
-        .add_command(add)
-        .ignore()
-        .add_command(acknowledge)
-        .ignore()
-        .exec_async(connection)
-        .await?;
+    if connection.is_cluster() {
+        add.exec_async(&mut *connection).await?;
+        acknowledge.exec_async(connection).await?;
+    } else {
+        redis::pipe()
+            .atomic()
+            .add_command(add)
+            .ignore()
+            .add_command(acknowledge)
+            .ignore()
+            .exec_async(connection)
+            .await?;
+    }
     crate::observe::metrics::event_dead_lettered(stream, &spec.group);
     Ok(())
 }
@@ -132,22 +141,22 @@ async fn send_acks(
 ) {
     let mut batch: Vec<Ack> = Vec::with_capacity(ACKS_PER_ROUND_TRIP);
     while acks.recv_many(&mut batch, ACKS_PER_ROUND_TRIP).await > 0 {
-        let mut pipeline = redis::pipe();
         let mut ids: Vec<Vec<&str>> = vec![Vec::new(); spec.streams.len()];
         for ack in &batch {
             ids[ack.stream].push(&ack.id);
         }
-        for (stream, ids) in spec.streams.iter().zip(ids) {
-            if !ids.is_empty() {
-                pipeline
-                    .cmd("XACK")
-                    .arg(stream)
-                    .arg(&spec.group)
-                    .arg(ids)
-                    .ignore();
-            }
-        }
-        let result = pipeline.exec_async(&mut connection).await;
+        let acks = spec
+            .streams
+            .iter()
+            .zip(ids)
+            .filter(|(_, ids)| !ids.is_empty())
+            .map(|(stream, ids)| {
+                let mut ack = redis::cmd("XACK");
+                ack.arg(stream).arg(&spec.group).arg(ids);
+                ack
+            })
+            .collect();
+        let result = each(&mut connection, acks).await.map(drop);
         for ack in batch.drain(..) {
             let _ = ack.done.send(result.clone());
         }
