@@ -293,16 +293,18 @@ impl Sampler {
             })?;
         let server = self.servers.get(&url)?;
         let mut connection = server.shared().await?;
-        let info: String = redis::cmd("INFO")
-            .arg("stats")
-            .query_async(&mut connection)
-            .await
-            .map_err(|e| server.error(e))?;
-        let commands = info
-            .lines()
-            .find_map(|line| line.strip_prefix("total_commands_processed:"))
-            .and_then(|n| n.trim().parse::<u64>().ok())
-            .unwrap_or(0);
+        let mut commands = 0;
+        for info in server
+            .on_each_master(redis::cmd("INFO").arg("stats"))
+            .await?
+        {
+            let info: String = redis::from_redis_value(info).map_err(|e| server.error(e.into()))?;
+            commands += info
+                .lines()
+                .find_map(|line| line.strip_prefix("total_commands_processed:"))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+        }
         self.read_metrics(&mut connection, now)
             .await
             .map_err(|e| server.error(e))?;

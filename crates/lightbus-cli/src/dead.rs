@@ -32,7 +32,6 @@ use lightbus::Bus;
 use serde_json::{Map, Value};
 
 use crate::error::{CliError, Result};
-use crate::scan::scan;
 
 /// The fields a dead letter adds to the entry's own.
 pub const DEAD_LETTER_FIELDS: [&str; 4] = ["error", "original_id", "consumer_group", "deliveries"];
@@ -94,9 +93,7 @@ pub async fn run(bus: Bus, args: DeadArgs) -> Result<()> {
                 let mut connection = server.shared().await?;
                 let streams = match &stream {
                     Some(stream) => vec![dead_key(stream)],
-                    None => scan(&mut connection, "*:stream:dead", "stream")
-                        .await
-                        .map_err(|e| server.error(e))?,
+                    None => server.scan("*:stream:dead", "stream").await?,
                 };
                 for dead in streams {
                     for entry in read(server, &mut connection, &dead, "-", "+").await? {
@@ -163,6 +160,9 @@ async fn settle(
             if !selection.all && !selection.ids.contains(&id) {
                 continue;
             }
+            // One transaction on one server. On a cluster the two streams are in different
+            // slots, where no transaction spans them: the copy first, so an interruption
+            // leaves the dead letter in place (replayed twice if run again), never lost.
             let mut transaction = redis::pipe();
             transaction.atomic();
             if let (true, Some(fields)) = (replay, &fields) {
@@ -178,10 +178,19 @@ async fn settle(
                 transaction.add_command(add).ignore();
             }
             transaction.cmd("XDEL").arg(&dead).arg(&id).ignore();
-            transaction
-                .exec_async(&mut connection)
-                .await
-                .map_err(|e| server.error(e))?;
+            if server.is_cluster() {
+                for command in transaction.cmd_iter() {
+                    command
+                        .exec_async(&mut connection)
+                        .await
+                        .map_err(|e| server.error(e))?;
+                }
+            } else {
+                transaction
+                    .exec_async(&mut connection)
+                    .await
+                    .map_err(|e| server.error(e))?;
+            }
             done += 1;
         }
     }

@@ -32,7 +32,6 @@ use serde_json::json;
 
 use crate::dead::event_servers;
 use crate::error::{CliError, Result};
-use crate::scan::scan;
 
 /// `lightbus groups …`.
 #[derive(Debug, Clone, Args)]
@@ -160,9 +159,7 @@ pub async fn run(bus: Bus, args: GroupsArgs) -> Result<()> {
 
 /// Every consumer group of every `*:stream` key on `server`, sorted by stream then group.
 async fn groups(server: &RedisServer, connection: &mut SharedConnection) -> Result<Vec<GroupInfo>> {
-    let streams = scan(connection, "*:stream", "stream")
-        .await
-        .map_err(|e| server.error(e))?;
+    let streams = server.scan("*:stream", "stream").await?;
     let mut out = Vec::new();
     for stream in streams {
         let reply: StreamInfoGroupsReply = redis::cmd("XINFO")

@@ -33,7 +33,6 @@ pub mod groups;
 pub mod inspect;
 pub mod listen;
 mod record;
-mod scan;
 pub mod shell;
 pub mod status;
 pub mod version;

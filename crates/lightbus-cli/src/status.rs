@@ -12,7 +12,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::scan::scan;
 use clap::Args;
 use lightbus::config::Config;
 use lightbus::observe::bus_state::{self, list, map, number, text, GroupState};
@@ -160,10 +159,7 @@ pub async fn collect(bus: &Bus, redis: &RedisServers) -> lightbus::Result<BusSta
         read_schemas(&mut connection, schema_ttl, &mut apis)
             .await
             .map_err(fail)?;
-        for queue in scan(&mut connection, "*:rpc_queue", "list")
-            .await
-            .map_err(fail)?
-        {
+        for queue in server.scan("*:rpc_queue", "list").await? {
             let name = queue.trim_end_matches(":rpc_queue").to_owned();
             let length = bus_state::length(&mut connection, &queue, false)
                 .await
@@ -172,9 +168,7 @@ pub async fn collect(bus: &Bus, redis: &RedisServers) -> lightbus::Result<BusSta
                 .or_insert_with(|| ApiStatus::named(name))
                 .queue_length = length;
         }
-        let streams = scan(&mut connection, "*:stream", "stream")
-            .await
-            .map_err(fail)?;
+        let streams = server.scan("*:stream", "stream").await?;
         for stream in streams {
             status.groups.extend(
                 bus_state::stream_groups(&mut connection, &stream)
@@ -204,7 +198,7 @@ pub async fn collect(bus: &Bus, redis: &RedisServers) -> lightbus::Result<BusSta
         }
         status
             .blocked_clients
-            .extend(blocked_clients(&mut connection).await.map_err(fail)?);
+            .extend(blocked_clients(&server).await?);
     }
     for api in apis.values_mut() {
         if let Some(expires) = api.schema_expires_in_seconds {
@@ -343,13 +337,15 @@ async fn read_workers(
 }
 
 /// Clients blocked in `BLPOP`, `BRPOP` or `BLMPOP` (`CLIENT LIST`).
-async fn blocked_clients(
-    connection: &mut SharedConnection,
-) -> redis::RedisResult<Vec<BlockedClient>> {
-    let listing: String = redis::cmd("CLIENT")
-        .arg("LIST")
-        .query_async(connection)
-        .await?;
+async fn blocked_clients(server: &RedisServer) -> lightbus::Result<Vec<BlockedClient>> {
+    let mut listing = String::new();
+    for reply in server
+        .on_each_master(redis::cmd("CLIENT").arg("LIST"))
+        .await?
+    {
+        let part: String = redis::from_redis_value(reply).map_err(|e| server.error(e.into()))?;
+        listing.push_str(&part);
+    }
     Ok(listing
         .lines()
         .filter_map(|line| {

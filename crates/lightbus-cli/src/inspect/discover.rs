@@ -9,7 +9,6 @@ use lightbus::Bus;
 
 use super::{cache, Search};
 use crate::error::{CliError, Result};
-use crate::scan::scan;
 
 /// A Redis server holding events, and how its streams are laid out.
 pub(super) struct EventServer {
@@ -52,19 +51,22 @@ pub(super) fn parse_stream(key: &str) -> Option<(String, Option<String>)> {
 }
 
 /// The `run_id` of the Redis instance behind `server` (`INFO server`): different after a
-/// restart and on every other server.
+/// restart and on every other server (on a cluster, the masters' ids, sorted, joined).
 pub(super) async fn run_id(server: &RedisServer) -> Result<String> {
-    let mut connection = server.shared().await?;
-    let info: String = redis::cmd("INFO")
-        .arg("server")
-        .query_async(&mut connection)
-        .await
-        .map_err(|e| server.error(e))?;
-    Ok(info
-        .lines()
-        .find_map(|line| line.strip_prefix("run_id:"))
-        .map(|id| id.trim().to_owned())
-        .unwrap_or_default())
+    let mut ids = Vec::new();
+    for info in server
+        .on_each_master(redis::cmd("INFO").arg("server"))
+        .await?
+    {
+        let info: String = redis::from_redis_value(info).map_err(|e| server.error(e.into()))?;
+        ids.extend(
+            info.lines()
+                .find_map(|line| line.strip_prefix("run_id:"))
+                .map(|id| id.trim().to_owned()),
+        );
+    }
+    ids.sort();
+    Ok(ids.join(","))
 }
 
 /// The Redis servers holding events: every distinct event transport URL of the
@@ -101,10 +103,7 @@ pub(super) fn event_servers(bus: &Bus) -> Result<Vec<EventServer>> {
 pub(super) async fn on_servers(servers: &[EventServer], search: &Search) -> Result<Vec<Target>> {
     let mut targets = Vec::new();
     for EventServer { server, .. } in servers {
-        let mut connection = server.dedicated().await?;
-        let keys = scan(&mut connection, "*:stream", "stream")
-            .await
-            .map_err(|e| server.error(e))?;
+        let keys = server.scan("*:stream", "stream").await?;
         targets.extend(
             keys.into_iter()
                 .filter(|key| wanted(search, key))

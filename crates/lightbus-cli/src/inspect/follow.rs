@@ -51,15 +51,21 @@ pub(super) async fn follow(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    // One reader per server: `XREAD BLOCK` on all of its streams.
-    let mut groups: Vec<(Arc<RedisServer>, Vec<Cursor>)> = Vec::new();
+    // One reader per server (per hash slot on a cluster): `XREAD BLOCK` on its streams.
+    let mut by_server: Vec<(Arc<RedisServer>, Vec<Cursor>)> = Vec::new();
     for (target, last) in cursors {
-        match groups
+        match by_server
             .iter_mut()
             .find(|(server, _)| Arc::ptr_eq(server, &target.server))
         {
             Some((_, list)) => list.push((target, last)),
-            None => groups.push((target.server.clone(), vec![(target, last)])),
+            None => by_server.push((target.server.clone(), vec![(target, last)])),
+        }
+    }
+    let mut groups: Vec<(Arc<RedisServer>, Vec<Cursor>)> = Vec::new();
+    for (server, list) in by_server {
+        for part in server.by_slot(list, |(target, _)| target.stream.clone()) {
+            groups.push((server.clone(), part));
         }
     }
     let shutdown = lightbus::cli::shutdown_signal();
