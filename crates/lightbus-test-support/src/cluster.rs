@@ -1,12 +1,13 @@
 //! [`TestCluster`]: a private Redis Cluster on free ports (three masters, optionally one
-//! replica each), made without `redis-cli`, for tests of the library against a cluster:
-//! which node holds a key, failover after a master dies, and live resharding of a slot.
+//! replica each, or speaking only TLS), made without `redis-cli`, for tests of the library
+//! against a cluster: which node holds a key, failover after a master dies, live resharding
+//! of a slot, and `rediss+cluster://`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::redis_server::free_port;
-use crate::{TestConfig, TestRedis};
+use crate::{TestCertificates, TestConfig, TestRedis};
 
 /// How many hash slots a Redis Cluster has.
 const SLOTS: u16 = 16384;
@@ -34,10 +35,15 @@ const POLL: Duration = Duration::from_millis(50);
 ///
 /// Talking to the wrong node gets a `MOVED` error: use [`node_for`](Self::node_for) to
 /// find the node holding a key, then the [`TestRedis`] helpers on it.
+///
+/// With [`start_tls`](Self::start_tls) every node speaks only TLS, to clients and on the
+/// cluster bus, with one set of [`TestCertificates`].
 #[derive(Debug)]
 pub struct TestCluster {
     /// The masters first (in slot order), then their replicas in the same order.
     nodes: Vec<TestRedis>,
+    /// With TLS: the certificates every node serves and trusts.
+    tls: Option<TestCertificates>,
     /// Each node's cluster bus port, in the order of `nodes`.
     bus_ports: Vec<u16>,
     /// The ports of the nodes [`kill_master_of`](Self::kill_master_of) killed.
@@ -51,18 +57,34 @@ impl TestCluster {
     /// Starts three masters without replicas and waits until every node knows the others
     /// and says `cluster_state:ok`.
     pub fn start() -> TestCluster {
-        TestCluster::start_with(false)
+        TestCluster::start_with(false, false)
+    }
+
+    /// Starts three masters without replicas speaking only TLS (no plain port: `--port 0`),
+    /// requiring a client certificate, with TLS on the cluster bus too (`--tls-cluster
+    /// yes`), so that every node announces its TLS port (in `CLUSTER NODES`, `CLUSTER
+    /// SLOTS` and redirects). The certificates are made once for all nodes: see
+    /// [`certificates`](Self::certificates). Its [`url`](Self::url) is
+    /// `rediss+cluster://…`; a configuration for it needs the `tls:` section (the CA, the
+    /// client certificate and key).
+    pub fn start_tls() -> TestCluster {
+        TestCluster::start_with(false, true)
     }
 
     /// Starts three masters with one replica each (six nodes) and waits until every replica
     /// is in sync with its master and every node knows it as that master's replica, so that
     /// [`kill_master_of`](Self::kill_master_of) is followed by a failover.
     pub fn start_with_replicas() -> TestCluster {
-        TestCluster::start_with(true)
+        TestCluster::start_with(true, false)
     }
 
-    fn start_with(replicas: bool) -> TestCluster {
+    fn start_with(replicas: bool, tls: bool) -> TestCluster {
         let dir = tempfile::tempdir().expect("create a temporary directory for the cluster");
+        let certificates = tls.then(|| {
+            let tls_dir = dir.path().join("tls");
+            std::fs::create_dir(&tls_dir).expect("create a directory for the certificates");
+            TestCertificates::create(&tls_dir)
+        });
         let count = if replicas { 2 * MASTERS } else { MASTERS };
         let mut nodes = Vec::with_capacity(count);
         let mut bus_ports = Vec::with_capacity(count);
@@ -72,7 +94,7 @@ impl TestCluster {
             let bus_port = free_port();
             let config_file = dir.path().join(format!("nodes-{n}.conf"));
             let (bus, config_file) = (bus_port.to_string(), config_file.display().to_string());
-            nodes.push(TestRedis::start_with_args(&[
+            let mut args = vec![
                 "--cluster-enabled",
                 "yes",
                 "--cluster-config-file",
@@ -86,11 +108,22 @@ impl TestCluster {
                 // A replica's first sync otherwise waits 5 s for more replicas to join it.
                 "--repl-diskless-sync-delay",
                 "0",
-            ]));
+            ];
+            if tls {
+                // The cluster bus over TLS too, and the TLS port announced as the node's
+                // port (the plain one is 0). Only then: a redis-server built without TLS
+                // refuses the option.
+                args.extend(["--tls-cluster", "yes"]);
+            }
+            nodes.push(match &certificates {
+                Some(certificates) => TestRedis::start_tls_with(certificates, &args),
+                None => TestRedis::start_with_args(&args),
+            });
             bus_ports.push(bus_port);
         }
         let cluster = TestCluster {
             nodes,
+            tls: certificates,
             bus_ports,
             killed: Vec::new(),
             _dir: dir,
@@ -216,18 +249,31 @@ impl TestCluster {
         );
     }
 
-    /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3`: the masters at start.
+    /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3`: the masters at start
+    /// (`rediss+cluster://` and their TLS ports after [`start_tls`](Self::start_tls)).
     pub fn url(&self) -> String {
         let hosts: Vec<String> = self.nodes[..MASTERS]
             .iter()
             .map(|node| format!("127.0.0.1:{}", node.port()))
             .collect();
-        format!("redis+cluster://{}", hosts.join(","))
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}+cluster://{}", hosts.join(","))
+    }
+
+    /// The certificates of a cluster started with [`start_tls`](Self::start_tls): every
+    /// node's server certificate, the CA that signed it and a client certificate.
+    pub fn certificates(&self) -> Option<&TestCertificates> {
+        self.tls.as_ref()
     }
 
     /// A configuration file being prepared, with every transport of every API pointing at
     /// the cluster ([`url`](Self::url)); see [`TestRedis::config`]. It is written into the
-    /// first node's temporary directory.
+    /// first node's temporary directory. After [`start_tls`](Self::start_tls), add the
+    /// `tls:` section with [`TestConfig::root_yaml`] (see [`certificates`](Self::certificates)).
     pub fn config(&self) -> TestConfig<'_> {
         self.nodes[0].config().url(self.url())
     }
@@ -628,10 +674,14 @@ fn crc16(bytes: &[u8]) -> u16 {
     crc
 }
 
-/// A connection that gives up instead of hanging (the nodes here can be killed).
+/// A connection that gives up instead of hanging (the nodes here can be killed), over TLS
+/// with the client certificate when the node speaks TLS.
 fn connect(node: &TestRedis) -> redis::RedisResult<redis::Connection> {
-    let connection =
-        redis::Client::open(node.url())?.get_connection_with_timeout(Duration::from_millis(500))?;
+    let client = match node.certificates() {
+        Some(certificates) => certificates.client(node.url())?,
+        None => redis::Client::open(node.url())?,
+    };
+    let connection = client.get_connection_with_timeout(Duration::from_millis(500))?;
     connection.set_read_timeout(Some(Duration::from_secs(10)))?;
     connection.set_write_timeout(Some(Duration::from_secs(10)))?;
     Ok(connection)
@@ -800,6 +850,86 @@ mod tests {
             4,
             "{yaml}"
         );
+    }
+
+    /// Every node speaks only TLS, and announces its TLS port to the others and to
+    /// clients: in `CLUSTER NODES`, `CLUSTER SLOTS` and `MOVED` redirects.
+    #[test]
+    fn tls_masters_announce_their_tls_ports() {
+        let started = Instant::now();
+        let cluster = TestCluster::start_tls();
+        eprintln!(
+            "a TLS cluster of 3 masters started in {:?}",
+            started.elapsed()
+        );
+        let certificates = cluster.certificates().expect("certificates");
+        let ports: Vec<u16> = cluster.nodes().iter().map(TestRedis::port).collect();
+        assert!(cluster.nodes().iter().all(|node| {
+            node.url().starts_with("rediss://")
+                && node.certificates().map(|c| &c.ca) == Some(&certificates.ca)
+        }));
+        let hosts: Vec<String> = ports
+            .iter()
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect();
+        assert_eq!(
+            cluster.url(),
+            format!("rediss+cluster://{}", hosts.join(","))
+        );
+        assert_eq!(
+            cluster.masters().len(),
+            3,
+            "the masters are known by their TLS ports"
+        );
+        for node in cluster.nodes() {
+            let view = super::cluster_nodes(node).expect("CLUSTER NODES");
+            let mut seen: Vec<u16> = view.iter().map(|entry| entry.port).collect();
+            seen.sort_unstable();
+            let mut expected = ports.clone();
+            expected.sort_unstable();
+            assert_eq!(seen, expected, "node {} announces TLS ports", node.port());
+            // `[[first, last, [host, port, id, {…}]], …]`, the masters' ports announced.
+            let slots: Vec<Vec<redis::Value>> = redis::cmd("CLUSTER")
+                .arg("SLOTS")
+                .query(&mut node.connection())
+                .expect("CLUSTER SLOTS");
+            assert_eq!(slots.len(), 3);
+            for range in &slots {
+                let master: Vec<redis::Value> =
+                    redis::from_redis_value_ref(&range[2]).expect("a master in CLUSTER SLOTS");
+                let port: u16 = redis::from_redis_value_ref(&master[1]).expect("its port");
+                assert!(
+                    ports.contains(&port),
+                    "CLUSTER SLOTS names {port}: {ports:?}"
+                );
+            }
+        }
+        let key = "auth:rpc_queue";
+        let node = cluster.node_for(key);
+        let () = redis::cmd("SET")
+            .arg(key)
+            .arg("value")
+            .query(&mut node.connection())
+            .expect("SET over TLS");
+        let other = cluster
+            .nodes()
+            .iter()
+            .find(|other| other.port() != node.port())
+            .expect("another master");
+        let error = redis::cmd("GET")
+            .arg(key)
+            .query::<Option<String>>(&mut other.connection())
+            .expect_err("a key on another node is MOVED");
+        let address = format!("127.0.0.1:{}", node.port());
+        assert_eq!(
+            error.redirect_node(),
+            Some((address.as_str(), TestCluster::slot_of(key)))
+        );
+        // No plain-text port: a client without TLS gets nothing.
+        let plain = redis::Client::open(format!("redis://127.0.0.1:{}", node.port()))
+            .and_then(|client| client.get_connection_with_timeout(Duration::from_secs(1)))
+            .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection));
+        assert!(plain.is_err(), "a plain-text PING was answered: {plain:?}");
     }
 
     /// A slot moves with its keys; while it moves, new keys are redirected with ASK.
