@@ -38,11 +38,11 @@ def free_port():
 class Redis:
     """A private redis-server and a minimal RESP client for inspecting it."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, extra_args=()):
         self.port = free_port()
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", workdir],
+             "--appendonly", "no", "--dir", workdir, *extra_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 5
         while time.time() < deadline:

@@ -14,6 +14,7 @@ APIs' events):
 
     bench/fleet.py              # builds the release binary first
     bench/fleet.py --no-build --sizes 1,10,100
+    bench/fleet.py --cluster    # the same on a three-master Redis Cluster (bench/cluster.py's)
 
 Needs redis-server and cargo.
 """
@@ -27,7 +28,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import ROOT, Redis, Serving, write_config  # noqa: E402  (same directory)
+from cluster import ClusterRedis  # noqa: E402  (same directory)
+from compare import ROOT, Redis, Serving, write_config  # noqa: E402
 
 BINARY = ROOT / "target" / "release" / "lightbus"
 
@@ -38,12 +40,20 @@ def lightbus(env, *args):
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
+def servers(redis):
+    """How many servers `redis` stands for (a cluster's masters), each answering this
+    script's server-wide commands on a connection of its own."""
+    return len(getattr(redis, "nodes", [redis]))
+
+
 def total_commands(redis):
+    """Commands processed, summed over a cluster's masters."""
     stats = redis.command("INFO", "stats")
-    for line in stats.splitlines():
-        if line.startswith("total_commands_processed:"):
-            return int(line.split(":")[1])
-    raise SystemExit("INFO stats has no total_commands_processed")
+    counts = [int(line.split(":")[1]) for line in stats.splitlines()
+              if line.startswith("total_commands_processed:")]
+    if not counts:
+        raise SystemExit("INFO stats has no total_commands_processed")
+    return sum(counts)
 
 
 def wait_for(what, condition, timeout=60):
@@ -82,8 +92,8 @@ def measure(redis, env, apis):
         time.sleep(10)
         after = total_commands(redis)
         # This script's own commands: the two INFOs (and nothing else in between).
-        idle_per_sec = (after - before - 1) / 10
-        clients = len(redis.command("CLIENT", "LIST").splitlines()) - 1
+        idle_per_sec = (after - before - servers(redis)) / 10
+        clients = len(redis.command("CLIENT", "LIST").splitlines()) - servers(redis)
 
         rpc64 = lightbus(env, "bench", "rpc", "--apis", str(apis), "--concurrency", "64",
                          "--requests", "50000")["per_sec"]
@@ -106,12 +116,14 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1,10,100")
     parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--cluster", action="store_true",
+                        help="on a three-master Redis Cluster instead of one server")
     args = parser.parse_args()
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "lightbus-cli"],
                        cwd=ROOT, check=True)
     workdir = tempfile.mkdtemp(prefix="lightbus-fleet-")
-    redis = Redis(workdir)
+    redis = ClusterRedis(workdir) if args.cluster else Redis(workdir)
     config = write_config(workdir, redis.url)
     env = dict(os.environ, LIGHTBUS_CONFIG=str(config), RUST_LOG="warn")
     rows = []

@@ -1,10 +1,12 @@
-//! Redis Cluster (`redis+cluster://`): a bus whose APIs' keys live on different nodes
-//! works in every role; a worker and a listener over many APIs read per slot; a master
+//! Redis Cluster (`redis+cluster://`, and `rediss+cluster://` over TLS): a bus whose APIs'
+//! keys live on different nodes works in every role; a worker and a listener over many
+//! APIs read per slot; an untrusted certificate is a clear error; a master
 //! SIGKILLed under load is replaced by its replica and calls, fires and listeners resume
 //! without restarting; a slot moved to another master under load (MOVED and ASK
 //! redirects) loses nothing.
 
 use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,6 +55,51 @@ async fn fire(bus: &Bus, api: &str, n: u64) -> lightbus::Result<lightbus::FiredE
     bus.fire_raw(api, "said", kwargs).await
 }
 
+/// A worker serving `apis` with one listener (`audit`) over their `said` events, and a
+/// client of the same service.
+struct Served {
+    worker: RunningWorker,
+    client: Bus,
+    /// How many times the worker ran `say`.
+    executed: Arc<AtomicUsize>,
+    /// What the listener handled.
+    heard: Collector,
+}
+
+/// Starts a [`Served`] on `config` as service `service`, once the listener's groups exist.
+async fn serve(cluster: &TestCluster, config: &Path, service: &str, apis: &[String]) -> Served {
+    let executed = Arc::new(AtomicUsize::new(0));
+    let server = named_bus(config, service, "worker");
+    for api in apis {
+        server
+            .register(echo_api(api, executed.clone()))
+            .expect("register");
+    }
+    let heard = Collector::default();
+    let events: Vec<String> = apis.iter().map(|api| format!("{api}.said")).collect();
+    let events: Vec<&str> = events.iter().map(String::as_str).collect();
+    server
+        .listen_raw(&events, "audit", heard.raw_handler())
+        .expect("listen");
+    let worker = RunningWorker::serve(server);
+    let group = format!("{service}-audit");
+    for api in apis {
+        wait_for_group(cluster.node_for(&stream(api)), &stream(api), &group).await;
+    }
+    let client = named_bus(config, service, "client");
+    for api in apis {
+        client
+            .register(echo_api(api, Arc::default()))
+            .expect("register");
+    }
+    Served {
+        worker,
+        client,
+        executed,
+        heard,
+    }
+}
+
 /// The `n`s of the events of `api` that `heard` collected, once all of `fired` are among
 /// them or after 20 s.
 async fn wait_handled(heard: &Collector, api: &str, fired: &[u64]) -> BTreeSet<u64> {
@@ -77,7 +124,76 @@ async fn wait_handled(heard: &Collector, api: &str, fired: &[u64]) -> BTreeSet<u
 /// node and the listener goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_role_works_with_keys_on_every_node() {
-    let cluster = TestCluster::start();
+    every_role(TestCluster::start(), String::new()).await;
+}
+
+/// The same on a cluster whose nodes speak only TLS (`rediss+cluster://`, client
+/// certificates required, the cluster bus over TLS too), with the CA and client
+/// certificate of the `tls:` section.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_works_over_tls() {
+    let cluster = TestCluster::start_tls();
+    assert!(
+        cluster.url().starts_with("rediss+cluster://"),
+        "{}",
+        cluster.url()
+    );
+    let ca = cluster.certificates().expect("a TLS cluster").ca.clone();
+    let tls = tls_yaml(&cluster, &ca);
+    every_role(cluster, tls).await;
+}
+
+/// Nodes whose certificate was signed by a CA this process does not trust are refused with
+/// [`lightbus::Error::Tls`], naming the cluster, the reason and the fix; nothing is sent in
+/// plain text instead (the nodes have no plain-text port, and the call's queue was never
+/// written).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_certificate_that_does_not_verify_is_a_clear_error() {
+    let cluster = TestCluster::start_tls();
+    let other_ca = cluster
+        .certificates()
+        .expect("a TLS cluster")
+        .other_ca
+        .clone();
+    let config = cluster
+        .config()
+        .root_yaml(&tls_yaml(&cluster, &other_ca))
+        .rpc_timeout(2.0)
+        .write();
+    let error = named_bus(&config, "secure", "client")
+        .call::<String>("echo.say", json!({"text": "x"}))
+        .await
+        .expect_err("an untrusted certificate must fail the call");
+    let text = error.to_string();
+    assert!(matches!(error, lightbus::Error::Tls { .. }), "{error:?}");
+    assert!(text.contains(&cluster.url()), "names the cluster: {text}");
+    assert!(text.contains("UnknownIssuer"), "says why: {text}");
+    assert!(
+        text.contains("LIGHTBUS_TLS_CA_FILE"),
+        "names the fix: {text}"
+    );
+    assert!(!error.is_transient(), "not retried as an outage: {error:?}");
+    assert_eq!(
+        cluster.node_for(&queue("echo")).list_len(&queue("echo")),
+        0,
+        "nothing was queued"
+    );
+}
+
+/// The `tls:` section: trust `ca`, present the cluster's client certificate.
+fn tls_yaml(cluster: &TestCluster, ca: &Path) -> String {
+    let certificates = cluster.certificates().expect("a TLS cluster");
+    format!(
+        "tls:\n  ca_file: {}\n  cert_file: {}\n  key_file: {}\n",
+        ca.display(),
+        certificates.client_cert.display(),
+        certificates.client_key.display()
+    )
+}
+
+/// Twelve APIs on `cluster` (its configuration ending with `root_yaml`), as described on
+/// [`every_role_works_with_keys_on_every_node`].
+async fn every_role(cluster: TestCluster, root_yaml: String) {
     let apis: Vec<String> = (0..12).map(|n| format!("api{n}")).collect();
     let queue_nodes: HashSet<usize> = apis.iter().map(|api| master_index(&queue(api))).collect();
     let stream_nodes: HashSet<usize> = apis.iter().map(|api| master_index(&stream(api))).collect();
@@ -92,31 +208,18 @@ async fn every_role_works_with_keys_on_every_node() {
         "the streams are spread over every master"
     );
 
-    let config = cluster.config().rpc_timeout(5.0).schema_ttl(60).write();
-    let executed = Arc::new(AtomicUsize::new(0));
-    let server = named_bus(&config, "spread", "worker");
-    for api in &apis {
-        server
-            .register(echo_api(api, executed.clone()))
-            .expect("register");
-    }
-    let heard = Collector::default();
-    let events: Vec<String> = apis.iter().map(|api| format!("{api}.said")).collect();
-    let events: Vec<&str> = events.iter().map(String::as_str).collect();
-    server
-        .listen_raw(&events, "audit", heard.raw_handler())
-        .expect("listen");
-    let worker = RunningWorker::serve(server);
-    for api in &apis {
-        wait_for_group(cluster.node_for(&stream(api)), &stream(api), "spread-audit").await;
-    }
-
-    let client = named_bus(&config, "spread", "client");
-    for api in &apis {
-        client
-            .register(echo_api(api, Arc::default()))
-            .expect("register");
-    }
+    let config = cluster
+        .config()
+        .root_yaml(&root_yaml)
+        .rpc_timeout(5.0)
+        .schema_ttl(60)
+        .write();
+    let Served {
+        worker,
+        client,
+        executed,
+        heard,
+    } = serve(&cluster, &config, "spread", &apis).await;
     let calls = apis.iter().enumerate().map(|(n, api)| {
         let client = client.clone();
         let target = format!("{api}.say");
@@ -144,6 +247,16 @@ async fn every_role_works_with_keys_on_every_node() {
         .filter_map(|event| event.kwargs["n"].as_u64())
         .collect();
     assert_eq!(numbers, (0..apis.len() as u64).collect());
+    for (n, api) in apis.iter().enumerate() {
+        // Each event is on its stream's node (an argument is the field `:name`).
+        let node = cluster.node_for(&stream(api));
+        let said: Vec<Option<String>> = entries(node, &stream(api))
+            .iter()
+            .filter(|(_, fields)| field(fields, "event_name") == Some("said"))
+            .map(|(_, fields)| field(fields, ":n").map(str::to_owned))
+            .collect();
+        assert_eq!(said, [Some(n.to_string())], "{api} on port {}", node.port());
+    }
 
     // The worker stored every API's schema (`SET`s and an `SADD` over several slots).
     let schemas = client.schema().snapshot().await.expect("load the schemas");
@@ -207,34 +320,12 @@ async fn calls_events_and_listeners_follow_a_node_failover() {
         .api_yaml("    event_fire_timeout: 30\n")
         .event_yaml("        consumption_restart_delay: 1\n")
         .write();
-    let executed = Arc::new(AtomicUsize::new(0));
-    let server = named_bus(&config, "echo_service", "worker");
-    for api in &apis {
-        server
-            .register(echo_api(api, executed.clone()))
-            .expect("register");
-    }
-    let heard = Collector::default();
-    let events: Vec<String> = apis.iter().map(|api| format!("{api}.said")).collect();
-    let events: Vec<&str> = events.iter().map(String::as_str).collect();
-    server
-        .listen_raw(&events, "audit", heard.raw_handler())
-        .expect("listen");
-    let worker = RunningWorker::serve(server);
-    for api in &apis {
-        wait_for_group(
-            cluster.node_for(&stream(api)),
-            &stream(api),
-            "echo_service-audit",
-        )
-        .await;
-    }
-    let client = named_bus(&config, "echo_service", "client");
-    for api in &apis {
-        client
-            .register(echo_api(api, Arc::default()))
-            .expect("register");
-    }
+    let Served {
+        worker,
+        client,
+        executed,
+        heard,
+    } = serve(&cluster, &config, "echo_service", &apis).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -365,21 +456,12 @@ async fn moving_slots_under_load_loses_nothing() {
     let cluster = TestCluster::start();
     let api = "moving";
     let config = cluster.config().rpc_timeout(5.0).validate(false).write();
-    let executed = Arc::new(AtomicUsize::new(0));
-    let server = named_bus(&config, "mover", "worker");
-    server
-        .register(echo_api(api, executed.clone()))
-        .expect("register");
-    let heard = Collector::default();
-    server
-        .listen_raw(&["moving.said"], "audit", heard.raw_handler())
-        .expect("listen");
-    let worker = RunningWorker::serve(server);
-    wait_for_group(cluster.node_for(&stream(api)), &stream(api), "mover-audit").await;
-    let client = named_bus(&config, "mover", "client");
-    client
-        .register(echo_api(api, Arc::default()))
-        .expect("register");
+    let Served {
+        worker,
+        client,
+        executed,
+        heard,
+    } = serve(&cluster, &config, "mover", &[api.to_owned()]).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let load = {

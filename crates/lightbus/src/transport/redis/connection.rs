@@ -24,6 +24,7 @@ use super::SharedConnection;
 /// A connection to one server (direct or found through Sentinel), or to a cluster.
 /// Cloning is cheap: clones share the connection (both kinds are multiplexed).
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum Connection {
     /// One server.
     Server(MultiplexedConnection),

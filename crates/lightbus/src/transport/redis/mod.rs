@@ -19,6 +19,12 @@
 //! stored twice); a call's send is retried within its `rpc_timeout` only when it certainly
 //! did not reach Redis (connection refused, connecting timed out, Redis still loading),
 //! since a call queued twice could run twice.
+//!
+//! A server is one address, a Sentinel-monitored master (`redis+sentinel://`) or a Redis
+//! Cluster (`redis+cluster://`, see [`Connection`]): on a cluster each connection above is
+//! a cluster connection (one to each master, commands routed by key), blocking loops run
+//! one per hash slot they wait on, and what would span slots is split (`docs/protocol.md`
+//! §10).
 
 mod connection;
 pub mod event;
