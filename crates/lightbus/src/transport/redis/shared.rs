@@ -228,7 +228,7 @@ impl ConnectionLike for SharedConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
             let mut live = self.slot.get().await?;
-            let result = live.connection.req_packed_command(cmd).await;
+            let result = live.connection.send_packed_command(cmd).await;
             live.note(&self.slot, &result);
             result
         })
@@ -244,7 +244,7 @@ impl ConnectionLike for SharedConnection {
             let mut live = self.slot.get().await?;
             let result = live
                 .connection
-                .req_packed_commands(pipeline, offset, count)
+                .send_packed_commands(pipeline, offset, count)
                 .await;
             live.note(&self.slot, &result);
             result
