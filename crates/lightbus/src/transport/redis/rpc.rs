@@ -110,7 +110,7 @@ impl RpcTransport for RedisRpcTransport {
     /// Sent again (by the caller, within its `rpc_timeout`) only when the call certainly
     /// did not reach Redis: a call queued twice could run twice. On a cluster, after any
     /// transient failure: there the worker always awaits a call's claim before running it
-    /// (see [`RedisRpcConsumer`]), so of two copies of a call only one runs.
+    /// (see `docs/protocol.md` §10), so of two copies of a call only one runs.
     fn unsent(&self, error: &Error) -> bool {
         never_reached_redis(error) || (self.server.is_cluster() && error.is_transient())
     }
