@@ -293,18 +293,17 @@ impl Sampler {
             })?;
         let server = self.servers.get(&url)?;
         let mut connection = server.shared().await?;
-        let mut commands = 0;
-        for info in server
+        let infos: Vec<String> = server
             .on_each_master(redis::cmd("INFO").arg("stats"))
-            .await?
-        {
-            let info: String = redis::from_redis_value(info).map_err(|e| server.error(e.into()))?;
-            commands += info
-                .lines()
-                .find_map(|line| line.strip_prefix("total_commands_processed:"))
-                .and_then(|n| n.trim().parse::<u64>().ok())
-                .unwrap_or(0);
-        }
+            .await?;
+        let commands: u64 = infos
+            .iter()
+            .filter_map(|info| {
+                info.lines()
+                    .find_map(|line| line.strip_prefix("total_commands_processed:"))
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+            })
+            .sum();
         self.read_metrics(&mut connection, now)
             .await
             .map_err(|e| server.error(e))?;

@@ -163,8 +163,7 @@ async fn settle(
             // One transaction on one server. On a cluster the two streams are in different
             // slots, where no transaction spans them: the copy first, so an interruption
             // leaves the dead letter in place (replayed twice if run again), never lost.
-            let mut transaction = redis::pipe();
-            transaction.atomic();
+            let mut commands = Vec::new();
             if let (true, Some(fields)) = (replay, &fields) {
                 let mut add = redis::cmd("XADD");
                 add.arg(&stream).arg("*");
@@ -175,22 +174,15 @@ async fn settle(
                         add.arg(key).arg(value);
                     }
                 }
-                transaction.add_command(add).ignore();
+                commands.push(add);
             }
-            transaction.cmd("XDEL").arg(&dead).arg(&id).ignore();
-            if server.is_cluster() {
-                for command in transaction.cmd_iter() {
-                    command
-                        .exec_async(&mut connection)
-                        .await
-                        .map_err(|e| server.error(e))?;
-                }
-            } else {
-                transaction
-                    .exec_async(&mut connection)
-                    .await
-                    .map_err(|e| server.error(e))?;
-            }
+            let mut delete = redis::cmd("XDEL");
+            delete.arg(&dead).arg(&id);
+            commands.push(delete);
+            connection
+                .in_order(commands, true)
+                .await
+                .map_err(|e| server.error(e))?;
             done += 1;
         }
     }

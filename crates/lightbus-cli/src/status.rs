@@ -338,16 +338,12 @@ async fn read_workers(
 
 /// Clients blocked in `BLPOP`, `BRPOP` or `BLMPOP` (`CLIENT LIST`).
 async fn blocked_clients(server: &RedisServer) -> lightbus::Result<Vec<BlockedClient>> {
-    let mut listing = String::new();
-    for reply in server
+    let listings: Vec<String> = server
         .on_each_master(redis::cmd("CLIENT").arg("LIST"))
-        .await?
-    {
-        let part: String = redis::from_redis_value(reply).map_err(|e| server.error(e.into()))?;
-        listing.push_str(&part);
-    }
-    Ok(listing
-        .lines()
+        .await?;
+    Ok(listings
+        .iter()
+        .flat_map(|listing| listing.lines())
         .filter_map(|line| {
             let fields: BTreeMap<&str, &str> = line
                 .split(' ')

@@ -53,19 +53,18 @@ pub(super) fn parse_stream(key: &str) -> Option<(String, Option<String>)> {
 /// The `run_id` of the Redis instance behind `server` (`INFO server`): different after a
 /// restart and on every other server (on a cluster, the masters' ids, sorted, joined).
 pub(super) async fn run_id(server: &RedisServer) -> Result<String> {
-    let mut ids = Vec::new();
-    for info in server
+    let infos: Vec<String> = server
         .on_each_master(redis::cmd("INFO").arg("server"))
-        .await?
-    {
-        let info: String = redis::from_redis_value(info).map_err(|e| server.error(e.into()))?;
-        ids.extend(
+        .await?;
+    let mut ids: Vec<&str> = infos
+        .iter()
+        .filter_map(|info| {
             info.lines()
                 .find_map(|line| line.strip_prefix("run_id:"))
-                .map(|id| id.trim().to_owned()),
-        );
-    }
-    ids.sort();
+                .map(str::trim)
+        })
+        .collect();
+    ids.sort_unstable();
     Ok(ids.join(","))
 }
 

@@ -307,15 +307,21 @@ impl RedisServer {
     }
 
     /// The replies of a server-wide command (`INFO`, `CLIENT LIST`): the server's, or each
-    /// master's on a cluster.
-    pub async fn on_each_master(&self, command: &redis::Cmd) -> Result<Vec<redis::Value>> {
+    /// master's on a cluster, as `T` (e.g. `String`).
+    pub async fn on_each_master<T: redis::FromRedisValue>(
+        &self,
+        command: &redis::Cmd,
+    ) -> Result<Vec<T>> {
         let shared = self.shared().await?;
         let mut connection = shared.connection().await.map_err(|e| self.error(e))?;
         let replies = connection
             .on_each_master(command)
             .await
             .map_err(|e| self.error(e))?;
-        Ok(replies.into_iter().map(|(_, reply)| reply).collect())
+        replies
+            .into_iter()
+            .map(|(_, reply)| redis::from_redis_value(reply).map_err(|e| self.error(e.into())))
+            .collect()
     }
 
     /// Whether this is a Redis Cluster (`redis+cluster://`).

@@ -85,24 +85,13 @@ impl RpcTransport for RedisRpcTransport {
             set.arg(&expiry).arg(1).arg("EX").arg(seconds);
             let mut push = redis::cmd("RPUSH");
             push.arg(queue_key(&call.api_name)).arg(blob);
-            let mut connection = self.server.shared().await?;
-            let sent = if connection.is_cluster() {
-                // The two keys are in different slots, so on different nodes: one after
-                // the other, in that order (a round trip more per call than on one server).
-                match set.exec_async(&mut connection).await {
-                    Ok(()) => push.exec_async(&mut connection).await,
-                    Err(error) => Err(error),
-                }
-            } else {
-                let mut pipeline = redis::pipe();
-                pipeline
-                    .add_command(set)
-                    .ignore()
-                    .add_command(push)
-                    .ignore();
-                pipeline.exec_async(&mut connection).await
-            };
-            sent.map_err(|e| self.server.error(e))
+            // On a cluster the two keys are on different nodes: a round trip each.
+            self.server
+                .shared()
+                .await?
+                .in_order(vec![set, push], false)
+                .await
+                .map_err(|e| self.server.error(e))
         }
         .boxed()
     }

@@ -108,6 +108,28 @@ impl SharedConnection {
         Ok(self.slot.get().await?.connection)
     }
 
+    /// Runs `commands` in order: on one server as one pipeline (a `MULTI`/`EXEC`
+    /// transaction if `atomic`); on a cluster, where their keys may be on different nodes
+    /// and no transaction spans them, one after the other, each awaited before the next is
+    /// sent. Order them so that a stop between two loses nothing (a copy before the
+    /// deletion of its original, a call's expiry key before the call).
+    pub async fn in_order(&mut self, commands: Vec<Cmd>, atomic: bool) -> RedisResult<()> {
+        if self.is_cluster() {
+            for command in &commands {
+                command.exec_async(&mut *self).await?;
+            }
+            return Ok(());
+        }
+        let mut pipeline = redis::pipe();
+        if atomic {
+            pipeline.atomic();
+        }
+        for command in commands {
+            pipeline.add_command(command).ignore();
+        }
+        pipeline.exec_async(self).await
+    }
+
     /// Sends `command`, on a cluster to the master of `key`'s slot (see
     /// [`Connection::query_at`]).
     pub(crate) async fn query_at(&mut self, command: &Cmd, key: &str) -> RedisResult<Value> {

@@ -48,19 +48,7 @@ pub(super) async fn dead_letter(
         .arg(deliveries);
     let mut acknowledge = redis::cmd("XACK");
     acknowledge.arg(stream).arg(&spec.group).arg(id);
-    if connection.is_cluster() {
-        add.exec_async(&mut *connection).await?;
-        acknowledge.exec_async(connection).await?;
-    } else {
-        redis::pipe()
-            .atomic()
-            .add_command(add)
-            .ignore()
-            .add_command(acknowledge)
-            .ignore()
-            .exec_async(connection)
-            .await?;
-    }
+    connection.in_order(vec![add, acknowledge], true).await?;
     crate::observe::metrics::event_dead_lettered(stream, &spec.group);
     Ok(())
 }
