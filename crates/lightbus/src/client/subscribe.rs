@@ -466,6 +466,12 @@ impl Shared {
 
     /// Waits until `done` holds, checking it again after each release.
     async fn until(&self, done: impl Fn() -> bool) {
+        // Checked first without registering for a release: the usual case (room to spare)
+        // then costs two atomic loads, not a lock on the `Notify`'s waiter list and back
+        // (callgrind, `lightbus bench listen`: ~470 instructions per event delivered).
+        if done() {
+            return;
+        }
         loop {
             let released = self.released.notified();
             tokio::pin!(released);

@@ -46,7 +46,26 @@ pub(crate) const EXCERPT_CHARS: usize = 512;
 /// [`EXCERPT_CHARS`] characters with a note of the full size, so that a 10 MB payload never
 /// becomes a 10 MB line.
 pub(crate) fn excerpt(text: &str) -> String {
+    if is_plain(text) {
+        return text.to_owned();
+    }
     escaped(text, text.len())
+}
+
+/// [`excerpt`] of text already owned: `text` itself when it needs neither escaping nor
+/// cutting, as names of APIs and events do (a listener takes one per event handled: this
+/// spares it an allocation and a walk over the characters).
+pub(crate) fn excerpt_owned(text: String) -> String {
+    if is_plain(&text) {
+        text
+    } else {
+        escaped(&text, text.len())
+    }
+}
+
+/// Whether `text` is short printable ASCII, which an excerpt leaves as it is.
+fn is_plain(text: &str) -> bool {
+    text.len() <= EXCERPT_CHARS && text.bytes().all(|b| (b' '..=b'~').contains(&b))
 }
 
 /// Bytes from the network as [`excerpt`] text: invalid UTF-8 shown as U+FFFD.
@@ -79,6 +98,9 @@ mod tests {
     #[test]
     fn excerpts_are_escaped_and_capped() {
         assert_eq!(excerpt("plain"), "plain");
+        assert_eq!(excerpt_owned("plain".to_owned()), "plain");
+        assert_eq!(excerpt_owned("a\tb".to_owned()), "a\\tb");
+        assert_eq!(excerpt("caf\u{e9}\u{85}"), "caf\u{e9}\\u{85}");
         assert_eq!(excerpt("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
         let big = "x".repeat(10 * 1024 * 1024);
         let cut = excerpt(&big);

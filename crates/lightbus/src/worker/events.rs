@@ -54,7 +54,7 @@ use crate::listener::OnError;
 use crate::message::EventMessage;
 use crate::observe::metrics::{self, Outcome};
 use crate::observe::trace;
-use crate::util::{excerpt, lock, panic_text};
+use crate::util::{excerpt, excerpt_owned, lock, panic_text};
 use tracing::Instrument;
 
 /// How many settlements may be under way at once per listener.
@@ -349,7 +349,7 @@ impl RunningListener {
     async fn handle(&self, delivery: Delivery) -> Handled {
         let spec = &self.spec;
         let (message, settler) = delivery.into_parts();
-        let event = excerpt(&message.canonical_name());
+        let event = excerpt_owned(message.canonical_name());
         let deliveries = settler.deliveries();
         let max_deliveries = spec.max_deliveries.unwrap_or_else(|| {
             let configured = self.bus.config().api(&message.api_name).max_deliveries;
