@@ -197,7 +197,10 @@ struct Handled {
     settler: Settler,
     settlement: Settlement,
     /// The event, kept for the plugins' `after_event_handling` hook (only when plugins run).
-    for_plugins: Option<(EventMessage, Option<String>)>,
+    /// Boxed: a `Handled` is moved several times on its way to being settled, and without
+    /// plugins this is the larger part of it (callgrind, `lightbus bench listen`: ~500
+    /// instructions per event of copies).
+    for_plugins: Option<Box<(EventMessage, Option<String>)>>,
 }
 
 impl Handled {
@@ -495,7 +498,7 @@ impl RunningListener {
         Handled {
             settler,
             settlement,
-            for_plugins: kept.map(|message| (message, failure)),
+            for_plugins: kept.map(|message| Box::new((message, failure))),
         }
     }
 
@@ -542,9 +545,8 @@ impl RunningListener {
                 "cannot settle an event: {error}; it will be delivered again"
             );
         }
-        if let (Some(plugins), Some((message, failure))) =
-            (self.bus.plugins().active(), for_plugins)
-        {
+        if let (Some(plugins), Some(kept)) = (self.bus.plugins().active(), for_plugins) {
+            let (message, failure) = *kept;
             run_hooks!(
                 plugins,
                 after_event_handling(&self.bus, &self.spec.name, &message, failure.as_deref())
