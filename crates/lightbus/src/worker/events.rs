@@ -64,6 +64,9 @@ const SETTLING_AT_ONCE: usize = 256;
 /// `SMALL`, 30 in futures-util 0.3).
 const JOINED_PLAINLY: usize = 30;
 
+// `settle_all` joins a batch as groups of groups, each within `JOINED_PLAINLY`.
+const _: () = assert!(SETTLING_AT_ONCE <= JOINED_PLAINLY * JOINED_PLAINLY);
+
 /// The wait before the third delivery of an event; it doubles with each later one.
 const REDELIVERY_DELAY: Duration = Duration::from_secs(1);
 /// The longest wait before a delivery.
@@ -510,7 +513,8 @@ impl RunningListener {
     ///
     /// The batch is joined in groups of at most [`JOINED_PLAINLY`]: `join_all` of more
     /// futures than that gives each its own task (an allocation, and the bookkeeping of a
-    /// `FuturesOrdered`); groups of groups stay under it up to 900 events.
+    /// `FuturesOrdered`); a batch of at most [`SETTLING_AT_ONCE`] is at most that many groups
+    /// (checked at compile time beside the constants).
     async fn settle_all(self: Arc<Self>, mut handled: mpsc::UnboundedReceiver<Handled>) {
         let mut batch = Vec::with_capacity(SETTLING_AT_ONCE);
         while handled.recv_many(&mut batch, SETTLING_AT_ONCE).await > 0 {
