@@ -32,7 +32,8 @@ pub struct RedisRpcConfig {
     /// Accepted for compatibility with upstream's files; connections here are multiplexed
     /// (one per server and role), so pool settings are not used.
     pub connection_parameters: BTreeMap<String, Value>,
-    /// How many calls a worker takes from the queues at once.
+    /// The most calls a worker takes from one queue at once (default 10). A worker never
+    /// takes more calls than it has free execution slots (`max_concurrency`).
     pub batch_size: Count,
     /// Upstream's serializer class; only the default is supported.
     #[serde(deserialize_with = "blob_serializer")]

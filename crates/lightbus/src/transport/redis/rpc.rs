@@ -118,7 +118,7 @@ impl RpcTransport for RedisRpcTransport {
                 queues.first().cloned().unwrap_or_default(),
             ),
             server: self.server.clone(),
-            queues,
+            ring: [queues.as_slice(), queues.as_slice()].concat(),
             batch_size: self.config.batch_size.get(),
             restart_delay: self.config.consumption_restart_delay.get(),
             max_message_bytes: self.config.max_message_bytes.get(),
@@ -161,11 +161,11 @@ struct Popped {
 /// A pop under way: nothing on timeout (blocking) or when the queues are empty (draining).
 type PopReply = BoxFuture<'static, redis::RedisResult<Option<Popped>>>;
 
-/// A pop under way, and the number of `LMPOP`s it sent if it is a drain (`None`: it
-/// blocks). A drain that found nothing is followed by a blocking pop.
+/// A pop under way, and whether it is a drain (else it blocks). A drain that found
+/// nothing is followed by a blocking pop.
 struct Armed {
     reply: PopReply,
-    drain_steps: Option<usize>,
+    drain: bool,
 }
 
 /// A pop that brought more than this many bytes of calls is the last on its connection
@@ -207,18 +207,20 @@ type ClaimReplies = BoxFuture<'static, redis::RedisResult<Vec<i64>>>;
 /// in many slots), not ahead of the next pop.
 struct RedisRpcConsumer {
     server: Arc<RedisServer>,
-    queues: Vec<String>,
+    /// The queues' names, twice over: each rotation of them (see [`Self::rotated`]) is then
+    /// one slice, borrowed by the commands rather than cloned name by name for each pop.
+    ring: Vec<String>,
     batch_size: usize,
     restart_delay: Duration,
     /// Larger calls are dropped unread.
     max_message_bytes: usize,
     /// Undecodable calls that can still be answered, until the worker takes them.
     refused: Vec<(RpcMessage, String)>,
-    /// Where the next pop starts in `queues`: it moves on by one each pop, so that a busy
+    /// Where the next pop starts among the queues: it moves on by one each pop, so that a busy
     /// queue never starves the ones after it (`BLMPOP` takes from the first non-empty key).
     rotation: usize,
-    /// How many `LMPOP`s the next drain sends: one more than the last drain found calls
-    /// with, doubled when every one of them did (see [`Self::drain`]).
+    /// How many `LMPOP`s the next drain sends, at most: one after a drain that found
+    /// nothing, else [`MAX_DRAIN_STEPS`] (see [`Self::adapt_drain`]).
     drain_steps: usize,
     /// Cuts the blocking pop short when the worker stops.
     unblock: Unblock,
@@ -242,29 +244,33 @@ impl RedisRpcConsumer {
         }
     }
 
-    /// The queues in the order of this pop: starting one further each time, so that a busy
-    /// queue never starves the ones after it (`BLMPOP` takes from the first non-empty key).
-    fn rotated(&mut self) -> Vec<String> {
-        let start = self.rotation % self.queues.len().max(1);
-        self.rotation = self.rotation.wrapping_add(1);
-        let (earlier, later) = self.queues.split_at(start);
-        later.iter().chain(earlier).cloned().collect()
+    /// How many queues the consumer pops from.
+    fn queue_count(&self) -> usize {
+        self.ring.len() / 2
     }
 
-    /// The next pop of up to `max` calls (at most `batch_size`): a drain of every queue
-    /// when the last pop brought calls and there are several queues, else a blocking pop.
+    /// The queues in the order of this pop: starting one further each time, so that a busy
+    /// queue never starves the ones after it (`BLMPOP` takes from the first non-empty key).
+    fn rotated(&mut self) -> &[String] {
+        let count = self.queue_count();
+        let start = self.rotation % count.max(1);
+        self.rotation = self.rotation.wrapping_add(1);
+        &self.ring[start..start + count]
+    }
+
+    /// The next pop of up to `max` calls: a drain of every queue when the last pop brought
+    /// calls and there are several queues, else a blocking pop (of at most `batch_size`).
     /// Sent on its first poll.
     fn pop(&mut self, connection: Connection, max: usize, wait: Duration) -> Armed {
-        if self.busy && self.queues.len() > 1 {
-            let (reply, steps) = self.drain(connection, max);
+        if self.busy && self.queue_count() > 1 {
             Armed {
-                reply,
-                drain_steps: Some(steps),
+                reply: self.drain(connection, max),
+                drain: true,
             }
         } else {
             Armed {
                 reply: self.block(connection, max, wait),
-                drain_steps: None,
+                drain: false,
             }
         }
     }
@@ -275,12 +281,12 @@ impl RedisRpcConsumer {
         let count = max.clamp(1, self.batch_size);
         let queues = self.rotated();
         let mut pipeline = redis::pipe();
-        pipeline.exists(&queues);
+        pipeline.exists(queues);
         pipeline
             .cmd("BLMPOP")
             .arg(wait.as_secs_f64().max(0.01))
             .arg(queues.len())
-            .arg(&queues)
+            .arg(queues)
             .arg("LEFT")
             .arg("COUNT")
             .arg(count);
@@ -303,24 +309,33 @@ impl RedisRpcConsumer {
     /// once. What it brings was queued before it ran: a backlog, never fresh.
     ///
     /// Each step is an `LMPOP` over its own slice of the queues (Redis skips the empty ones
-    /// inside the command) with a share of the room, so together they never take more than
-    /// `max` and every queue name is sent once per drain. The number of steps follows what
-    /// the last drain found, so a drain of empty queues costs about one `LMPOP`; a queue
-    /// whose calls a step left behind (its slice held two busy queues) is taken by the next
-    /// drain, which starts its slices elsewhere. Measured with 100 queues and 64 calls in
+    /// inside the command) with a share of the room (at most `batch_size` each), so
+    /// together they never take more than `max`, the worker's free slots, and every queue
+    /// name is sent once per drain. The number of steps follows what the last drain found,
+    /// so a drain of empty queues costs about one `LMPOP`; a queue whose calls a step left
+    /// behind (its slice held two busy queues) is taken by the next drain, which starts its
+    /// slices elsewhere.
+    ///
+    /// The room is the free slots, not `batch_size`: calls spread over many queues come one
+    /// per step, so a drain capped at `batch_size` (10) took at most ten per round trip
+    /// however many slots were free. With 100 APIs and 64 calls in flight that cost the
+    /// caller 29%, the worker 46% and Redis 38% more CPU per call than one API (smaller
+    /// batches, more system calls on every side; `bench rpc -c 64`, CPU of each process
+    /// and `INFO commandstats` per call). Measured with 100 queues and 64 calls in
     /// flight (`INFO commandstats`, CPU ticks): a Lua script popping each queue in turn cost
     /// Redis 114–173 µs per drain whatever the queues held, one looping over `LMPOP`
     /// 181–218 µs (Lua converts every key on every call); steps that each named all 100
     /// queues cost 1.7 µs each and sent ~100 names per call taken, the worker and Redis
     /// spending twice the CPU per call of one API. Slices send 100 names per drain.
-    fn drain(&mut self, mut connection: Connection, max: usize) -> (PopReply, usize) {
-        let room = max.clamp(1, self.batch_size);
+    fn drain(&mut self, mut connection: Connection, max: usize) -> PopReply {
+        let room = max.max(1);
+        let (drain_steps, batch_size) = (self.drain_steps, self.batch_size);
         let queues = self.rotated();
-        let steps = self.drain_steps.clamp(1, room.min(queues.len()));
+        let steps = drain_steps.clamp(1, room.min(queues.len()));
         let mut pipeline = redis::pipe();
-        let mut rest = queues.as_slice();
+        let mut rest = queues;
         for step in 0..steps {
-            let count = share(room, steps, step);
+            let count = share(room, steps, step).min(batch_size);
             let slice;
             (slice, rest) = rest.split_at(share(queues.len(), steps, step));
             pipeline
@@ -331,7 +346,7 @@ impl RedisRpcConsumer {
                 .arg("COUNT")
                 .arg(count);
         }
-        let reply = async move {
+        async move {
             let popped: Vec<ListPop> = pipeline.query_async(&mut connection).await?;
             let taken: Vec<(String, Vec<Vec<u8>>)> = popped.into_iter().flatten().collect();
             Ok((!taken.is_empty()).then_some(Popped {
@@ -339,21 +354,22 @@ impl RedisRpcConsumer {
                 fresh: false,
             }))
         }
-        .boxed();
-        (reply, steps)
+        .boxed()
     }
 
-    /// How many steps the next drain sends, after one of `sent` steps of which `found`
-    /// brought calls: one more than found, or twice as many when all of them did. Tried
-    /// and kept out: a blocking pop in place of a one-step drain (it saves the empty
-    /// drain's round trip); paired runs over 100 queues, 64 in flight, gave 35.8k, 40.1k,
-    /// 26.2k calls/s against 37.9k, 40.3k, 33.6k for this rule.
-    fn adapt_drain(&mut self, sent: usize, found: usize) {
-        self.drain_steps = if found == sent {
-            (sent * 2).min(MAX_DRAIN_STEPS)
-        } else {
-            found + 1
-        };
+    /// How many steps the next drain sends, after a drain of which `found` steps brought
+    /// calls: one after a drain that found none (a lone call costs one empty `LMPOP`, not
+    /// one per slot), else as many as the room allows, up to [`MAX_DRAIN_STEPS`] (a backlog
+    /// is taken whole, in one round trip). Measured over 100 queues with 64 calls in flight
+    /// (`bench serve --apis 100` + `bench rpc -c 64`, two paired rounds each against one
+    /// API's 50.2k and 52.3k calls/s): this rule 47.8k and 49.2k; always the most steps
+    /// 47.8k and 47.7k; twice as many steps as found 44.1k and 45.1k; one more than found
+    /// (doubled when all found), the rule before, 39.2k and 39.3k. Tried and kept out
+    /// earlier: a blocking pop in place of a one-step drain (it saves the empty drain's
+    /// round trip); paired runs gave 35.8k, 40.1k, 26.2k calls/s against 37.9k, 40.3k,
+    /// 33.6k.
+    fn adapt_drain(&mut self, found: usize) {
+        self.drain_steps = if found == 0 { 1 } else { MAX_DRAIN_STEPS };
     }
 
     /// Awaits the pop under way (armed earlier, or sent now) and decodes its calls; true
@@ -365,14 +381,14 @@ impl RedisRpcConsumer {
         let mut popped = match self.armed.take() {
             Some(armed) => {
                 let reply = armed.reply.await;
-                if let Some(sent) = armed.drain_steps {
+                if armed.drain {
                     let found = match &reply {
                         Ok(Some(popped)) => popped.queues.len(),
                         _ => 0,
                     };
-                    self.adapt_drain(sent, found);
+                    self.adapt_drain(found);
                 }
-                Some((reply, armed.drain_steps.is_none()))
+                Some((reply, !armed.drain))
             }
             None => None,
         };
@@ -623,7 +639,7 @@ async fn claim_again(
 impl RpcConsumer for RedisRpcConsumer {
     fn next_batch(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<RpcMessage>>> {
         async move {
-            if self.queues.is_empty() {
+            if self.ring.is_empty() {
                 tokio::time::sleep(wait).await;
                 return Ok(Vec::new());
             }
