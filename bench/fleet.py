@@ -10,10 +10,13 @@ APIs' events):
 - the slowest of N calls, one to each API in turn, after 3 s idle;
 - what the idle worker costs Redis over 10 s: commands per second (`INFO stats`, less this
   script's own) and connections (`CLIENT LIST`);
-- RPC throughput with 64 calls in flight spread over the N APIs, and its ratio to N = 1.
+- RPC throughput with 64 calls in flight spread over the N APIs, and its ratio to N = 1:
+  with `--rounds R`, R interleaved rounds (a fresh worker per size and round), the median
+  of each size's rounds and the median of the rounds' ratios, so a noisy moment of the
+  machine moves one round, not the figure.
 
     bench/fleet.py              # builds the release binary first
-    bench/fleet.py --no-build --sizes 1,10,100
+    bench/fleet.py --no-build --sizes 1,10,100 --rounds 5
     bench/fleet.py --cluster    # the same on a three-master Redis Cluster (bench/cluster.py's)
 
 Needs redis-server and cargo.
@@ -26,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cluster import ClusterRedis  # noqa: E402  (same directory)
@@ -95,13 +99,32 @@ def measure(redis, env, apis):
         idle_per_sec = (after - before - servers(redis)) / 10
         clients = len(redis.command("CLIENT", "LIST").splitlines()) - servers(redis)
 
-        rpc64 = lightbus(env, "bench", "rpc", "--apis", str(apis), "--concurrency", "64",
-                         "--requests", "50000")["per_sec"]
+        rpc64 = rpc_in_flight(env, apis)
     finally:
         serving.stop()
     redis.command("FLUSHALL")
     return {"apis": apis, "event_ms": event_ms, "slowest_call_ms": slowest_ms,
-            "idle_commands_per_sec": idle_per_sec, "connections": clients, "rpc64": rpc64}
+            "idle_commands_per_sec": idle_per_sec, "connections": clients, "rpc64": [rpc64]}
+
+
+def rpc_in_flight(env, apis):
+    """Calls per second with 64 in flight spread over `apis` APIs."""
+    return lightbus(env, "bench", "rpc", "--apis", str(apis), "--concurrency", "64",
+                    "--requests", "50000")["per_sec"]
+
+
+def rpc_round(redis, env, apis):
+    """One more RPC throughput figure, from a worker of its own."""
+    serving = Serving(BINARY, ["--apis", str(apis), "--max-concurrency", "64",
+                               "--service-name", "fleet"], env)
+    try:
+        # Its first call waits for the worker to be serving (calls queue until then).
+        lightbus(env, "bench", "rpc", "--apis", str(apis), "--requests", str(apis),
+                 "--warmup", "0")
+        return rpc_in_flight(env, apis)
+    finally:
+        serving.stop()
+        redis.command("FLUSHALL")
 
 
 def _groups(redis, stream):
@@ -116,6 +139,8 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1,10,100")
     parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="interleaved rounds of the RPC throughput (default 1)")
     parser.add_argument("--cluster", action="store_true",
                         help="on a three-master Redis Cluster instead of one server")
     args = parser.parse_args()
@@ -131,16 +156,25 @@ def main():
         for size in [int(s) for s in args.sizes.split(",")]:
             print(f"{size} API(s)", file=sys.stderr, flush=True)
             rows.append(measure(redis, env, size))
+        for round_ in range(1, args.rounds):
+            print(f"RPC round {round_ + 1} of {args.rounds}", file=sys.stderr, flush=True)
+            for row in rows:
+                row["rpc64"].append(rpc_round(redis, env, row["apis"]))
     finally:
         redis.stop()
-    base = rows[0]["rpc64"]
+    for row in rows:
+        row["ratios"] = [mine / base for mine, base in zip(row["rpc64"], rows[0]["rpc64"])]
     print("| APIs | event to the last API after 3 s idle (ms) | slowest of N calls after 3 s "
           "idle (ms) | idle commands/s | connections | RPC 64 in flight (calls/s) | vs 1 API |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print(f"| {row['apis']} | {row['event_ms']:.1f} | {row['slowest_call_ms']:.1f} | "
               f"{row['idle_commands_per_sec']:.1f} | {row['connections']} | "
-              f"{row['rpc64']:,.0f} | {row['rpc64'] / base:.2f} |")
+              f"{median(row['rpc64']):,.0f} | {median(row['ratios']):.2f} |")
+    if args.rounds > 1:
+        for row in rows[1:]:
+            print(f"{row['apis']} APIs against 1, by round: "
+                  + ", ".join(f"{ratio:.2f}" for ratio in row["ratios"]))
     Path(workdir, "fleet.json").write_text(json.dumps(rows, indent=2))
     print(f"raw figures: {workdir}/fleet.json", file=sys.stderr)
 

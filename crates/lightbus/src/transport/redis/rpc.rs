@@ -208,7 +208,7 @@ type ClaimReplies = BoxFuture<'static, redis::RedisResult<Vec<i64>>>;
 struct RedisRpcConsumer {
     server: Arc<RedisServer>,
     /// The queues' names, twice over: each rotation of them (see [`Self::rotated`]) is then
-    /// one slice, borrowed by the commands rather than cloned name by name for each pop.
+    /// one contiguous run, borrowed by the commands rather than cloned for each pop.
     ring: Vec<String>,
     batch_size: usize,
     restart_delay: Duration,
@@ -302,49 +302,49 @@ impl RedisRpcConsumer {
         .boxed()
     }
 
-    /// A drain of up to `max` calls from every queue, in one round trip, without blocking,
-    /// and the number of steps it sends. `BLMPOP` takes from one queue per command, so a
-    /// worker serving many APIs whose calls are spread over their queues would pay a round
-    /// trip per call; after a pop that brought calls, this takes the rest of a backlog at
-    /// once. What it brings was queued before it ran: a backlog, never fresh.
+    /// A drain of up to `max` calls from every queue, in one round trip, without blocking.
+    /// `BLMPOP` takes from one queue per command, so a worker serving many APIs whose calls
+    /// are spread over their queues would pay a round trip per call; after a pop that
+    /// brought calls, this takes the rest of a backlog at once. What it brings was queued
+    /// before it ran: a backlog, never fresh.
     ///
-    /// Each step is an `LMPOP` over its own slice of the queues (Redis skips the empty ones
+    /// Each step is an `LMPOP` over its share of the queues (Redis skips the empty ones
     /// inside the command) with a share of the room (at most `batch_size` each), so
     /// together they never take more than `max`, the worker's free slots, and every queue
-    /// name is sent once per drain. The number of steps follows what the last drain found,
-    /// so a drain of empty queues costs about one `LMPOP`; a queue whose calls a step left
-    /// behind (its slice held two busy queues) is taken by the next drain, which starts its
-    /// slices elsewhere.
+    /// name is sent once per drain. The shares interleave (with `s` steps, step `j` names
+    /// every `s`-th queue from the `j`-th): calls queued on neighbouring APIs, as a caller
+    /// going through its APIs in turn leaves them, fall to different steps. The number of
+    /// steps follows what the last drain found (see [`Self::adapt_drain`]); a queue whose
+    /// calls a step left behind (its share held two busy queues) is taken by the next
+    /// drain, whose order starts elsewhere.
     ///
-    /// The room is the free slots, not `batch_size`: calls spread over many queues come one
-    /// per step, so a drain capped at `batch_size` (10) took at most ten per round trip
-    /// however many slots were free. With 100 APIs and 64 calls in flight that cost the
-    /// caller 29%, the worker 46% and Redis 38% more CPU per call than one API (smaller
-    /// batches, more system calls on every side; `bench rpc -c 64`, CPU of each process
-    /// and `INFO commandstats` per call). Measured with 100 queues and 64 calls in
-    /// flight (`INFO commandstats`, CPU ticks): a Lua script popping each queue in turn cost
-    /// Redis 114–173 µs per drain whatever the queues held, one looping over `LMPOP`
-    /// 181–218 µs (Lua converts every key on every call); steps that each named all 100
-    /// queues cost 1.7 µs each and sent ~100 names per call taken, the worker and Redis
-    /// spending twice the CPU per call of one API. Slices send 100 names per drain.
+    /// Measured with 100 queues and 64 calls in flight (`bench serve --apis 100` and `bench
+    /// rpc -c 64`, CPU of each process and `INFO commandstats` per call):
+    /// - the room is the free slots, not `batch_size`: calls spread over many queues come
+    ///   one per step, and a drain capped at `batch_size` (10) took at most ten per round
+    ///   trip however many slots were free, which cost the caller 29%, the worker 46% and
+    ///   Redis 38% more CPU per call than one API (smaller batches, more system calls on
+    ///   every side);
+    /// - interleaved shares against consecutive slices of the queues: 1.65 `LMPOP`s per call
+    ///   instead of 2.3, 47.2k–47.9k calls/s instead of 44.8k–45.0k (one API: 46.9k–48.5k);
+    /// - a Lua script popping each queue in turn cost Redis 114–173 µs per drain whatever
+    ///   the queues held, one looping over `LMPOP` 181–218 µs (Lua converts every key on
+    ///   every call); steps that each named all 100 queues cost 1.7 µs each and sent ~100
+    ///   names per call taken, the worker and Redis spending twice the CPU per call of one
+    ///   API.
     fn drain(&mut self, mut connection: Connection, max: usize) -> PopReply {
         let room = max.max(1);
         let (drain_steps, batch_size) = (self.drain_steps, self.batch_size);
         let queues = self.rotated();
         let steps = drain_steps.clamp(1, room.min(queues.len()));
         let mut pipeline = redis::pipe();
-        let mut rest = queues;
         for step in 0..steps {
             let count = share(room, steps, step).min(batch_size);
-            let slice;
-            (slice, rest) = rest.split_at(share(queues.len(), steps, step));
-            pipeline
-                .cmd("LMPOP")
-                .arg(slice.len())
-                .arg(slice)
-                .arg("LEFT")
-                .arg("COUNT")
-                .arg(count);
+            let command = pipeline.cmd("LMPOP").arg(share(queues.len(), steps, step));
+            for queue in queues.iter().skip(step).step_by(steps) {
+                command.arg(queue);
+            }
+            command.arg("LEFT").arg("COUNT").arg(count);
         }
         async move {
             let popped: Vec<ListPop> = pipeline.query_async(&mut connection).await?;
