@@ -183,6 +183,12 @@ fn share(total: usize, parts: usize, part: usize) -> usize {
     total / parts + usize::from(part < total % parts)
 }
 
+/// The queues of the `step`-th of `steps` steps of a drain: every `steps`-th one from the
+/// `step`-th, so neighbours go to different steps (see [`RedisRpcConsumer::drain`]).
+fn dealt<T>(queues: &[T], steps: usize, step: usize) -> impl ExactSizeIterator<Item = &T> {
+    queues.iter().skip(step).step_by(steps)
+}
+
 /// Claims under way: one reply per call, 1 if its expiry key was deleted.
 type ClaimReplies = BoxFuture<'static, redis::RedisResult<Vec<i64>>>;
 
@@ -340,8 +346,9 @@ impl RedisRpcConsumer {
         let mut pipeline = redis::pipe();
         for step in 0..steps {
             let count = share(room, steps, step).min(batch_size);
-            let command = pipeline.cmd("LMPOP").arg(share(queues.len(), steps, step));
-            for queue in queues.iter().skip(step).step_by(steps) {
+            let dealt = dealt(queues, steps, step);
+            let command = pipeline.cmd("LMPOP").arg(dealt.len());
+            for queue in dealt {
                 command.arg(queue);
             }
             command.arg("LEFT").arg("COUNT").arg(count);
@@ -681,7 +688,31 @@ impl RpcConsumer for RedisRpcConsumer {
 
 #[cfg(test)]
 mod tests {
-    use super::share;
+    use super::{dealt, share};
+
+    #[test]
+    fn a_drain_deals_each_queue_to_one_step_and_neighbours_to_different_ones() {
+        for count in 1..120 {
+            let queues: Vec<usize> = (0..count).collect();
+            for steps in 1..=count.min(64) {
+                let mut seen = vec![0; count];
+                for step in 0..steps {
+                    let mine: Vec<usize> = dealt(&queues, steps, step).copied().collect();
+                    // `LMPOP`'s key count is the iterator's length, before the keys.
+                    assert_eq!(dealt(&queues, steps, step).len(), mine.len());
+                    assert_eq!(mine.len(), share(count, steps, step), "{count} in {steps}");
+                    assert!(mine.windows(2).all(|pair| pair[1] - pair[0] == steps));
+                    for queue in mine {
+                        seen[queue] += 1;
+                    }
+                }
+                assert!(
+                    seen.iter().all(|&times| times == 1),
+                    "{count} in {steps}: {seen:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn shares_add_up_and_differ_by_at_most_one() {
