@@ -7,12 +7,17 @@
 //! which took tens of seconds before a listener read all its streams at once).
 //! `bench/fleet.py` measures the figures. A second test puts the Python Lightbus 1.1.2 peer
 //! beside such a worker: it calls the last API, listens to an event the worker fires and
-//! fires one the worker's listener over every API handles.
+//! fires one the worker's listener over every API handles. A third gives a worker with four
+//! slots a backlog spread over 30 APIs, which its drains take from all the queues at once:
+//! every call runs exactly once, never more than four at a time.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lightbus::api::ApiBuilder;
+use lightbus::worker::Worker;
 use lightbus::{Bus, EventMessage, Kwargs};
 use lightbus_test_support::apis::events_auth::{user, AuthServer, AuthService};
 use lightbus_test_support::{
@@ -127,6 +132,71 @@ async fn the_last_of_a_hundred_apis_answers_at_once_after_an_idle_spell() {
         slowest < Duration::from_secs(1),
         "the slowest of {APIS} calls after an idle spell took {slowest:?}"
     );
+    worker.stop().await.expect("stops cleanly");
+}
+
+/// A backlog spread over many APIs, taken by a worker with few slots: its drains take as
+/// many calls as it has free slots from all the queues at once, and still every call runs
+/// exactly once and never more than `max_concurrency` at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_spread_over_many_apis_runs_each_call_once_within_the_slots() {
+    const SPREAD: usize = 30;
+    const CALLS: u64 = 300;
+    const SLOTS: usize = 4;
+    let redis = TestRedis::start();
+    let config = redis.config().validate(false).write();
+    let service = named_bus(&config, "spread", "spread-1");
+    let runs = Arc::new(Mutex::new(HashMap::<u64, usize>::new()));
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    for n in 0..SPREAD {
+        let (runs, running, most) = (runs.clone(), running.clone(), most.clone());
+        let api = ApiBuilder::new(api_name(n))
+            .rpc("work", ["n"], move |kwargs: Kwargs| {
+                let (runs, running, most) = (runs.clone(), running.clone(), most.clone());
+                async move {
+                    let n = kwargs["n"].as_u64().ok_or("n must be a number")?;
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    *runs.lock().unwrap().entry(n).or_default() += 1;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok::<_, &str>(json!(n))
+                }
+            })
+            .build();
+        service.register(api).expect("register");
+    }
+    // The calls wait in their queues before the worker starts: a backlog over 30 queues.
+    let caller = named_bus(&config, "caller", "caller-1");
+    let calls = futures::future::join_all((0..CALLS).map(|i| {
+        let caller = caller.clone();
+        async move {
+            let rpc = format!("{}.work", api_name(i as usize % SPREAD));
+            (i, caller.call::<Value>(&rpc, json!({"n": i})).await)
+        }
+    }));
+    let calls = tokio::spawn(calls);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let worker = RunningWorker::start(Worker::new(service.clone()).max_concurrency(SLOTS));
+    let answers = tokio::time::timeout(PATIENCE, calls)
+        .await
+        .expect("every call answered within patience")
+        .expect("the calls' task");
+    for (i, answer) in answers {
+        assert_eq!(answer.expect("answered"), json!(i));
+    }
+    let runs = runs.lock().unwrap().clone();
+    assert_eq!(runs.len() as u64, CALLS, "calls that ran");
+    assert!(
+        runs.values().all(|&times| times == 1),
+        "calls that ran more than once: {:?}",
+        runs.iter()
+            .filter(|(_, &times)| times > 1)
+            .collect::<Vec<_>>()
+    );
+    let most = most.load(Ordering::SeqCst);
+    assert!(most <= SLOTS, "{most} calls ran at once with {SLOTS} slots");
     worker.stop().await.expect("stops cleanly");
 }
 
