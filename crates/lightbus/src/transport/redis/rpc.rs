@@ -126,6 +126,7 @@ impl RpcTransport for RedisRpcTransport {
             rotation: 0,
             drain_steps: 1,
             busy: false,
+            pop_cap: usize::MAX,
             connection: None,
             armed: None,
             unconfirmed: None,
@@ -173,6 +174,18 @@ struct Armed {
 /// 20 MiB calls at once, a worker kept 133 MB of anonymous memory on its connections'
 /// buffers.
 const LARGE_POP_BYTES: usize = 8 << 20;
+
+/// The most calls the pop after one that brought `calls` calls of `bytes` bytes may take
+/// (`cap` before it): proportionally fewer after a pop above [`LARGE_POP_BYTES`], so a
+/// run of large calls is taken a few at a time, not as many as there are free slots;
+/// twice as many after a smaller pop, so the cap lifts again once calls are small.
+fn next_pop_cap(cap: usize, calls: usize, bytes: usize) -> usize {
+    if bytes > LARGE_POP_BYTES {
+        (calls.saturating_mul(LARGE_POP_BYTES) / bytes).max(1)
+    } else {
+        cap.saturating_mul(2)
+    }
+}
 
 /// The most `LMPOP`s one drain sends (see [`RedisRpcConsumer::drain`]).
 const MAX_DRAIN_STEPS: usize = 64;
@@ -233,6 +246,9 @@ struct RedisRpcConsumer {
     connection: Option<Connection>,
     /// Whether the last pop brought calls: then the next one drains (see [`Self::drain`]).
     busy: bool,
+    /// The most calls the next pop takes, below the free slots only after large calls
+    /// (see [`next_pop_cap`]): a drain can take a call from each of up to 64 queues.
+    pop_cap: usize,
     /// The pop sent behind the last batch's claims, if the worker had room left.
     armed: Option<Armed>,
     /// The claims of fresh calls already handed out, with the calls' ids.
@@ -284,7 +300,7 @@ impl RedisRpcConsumer {
     /// A blocking pop behind an `EXISTS` of the queues that tells whether what it brings is
     /// fresh.
     fn block(&mut self, mut connection: Connection, max: usize, wait: Duration) -> PopReply {
-        let count = max.clamp(1, self.batch_size);
+        let count = max.min(self.pop_cap).clamp(1, self.batch_size);
         let queues = self.rotated();
         let mut pipeline = redis::pipe();
         pipeline.exists(queues);
@@ -339,7 +355,7 @@ impl RedisRpcConsumer {
     ///   names per call taken, the worker and Redis spending twice the CPU per call of one
     ///   API.
     fn drain(&mut self, mut connection: Connection, max: usize) -> PopReply {
-        let room = max.max(1);
+        let room = max.min(self.pop_cap).max(1);
         let (drain_steps, batch_size) = (self.drain_steps, self.batch_size);
         let queues = self.rotated();
         let steps = drain_steps.clamp(1, room.min(queues.len()));
@@ -427,6 +443,8 @@ impl RedisRpcConsumer {
             .flat_map(|(_, blobs)| blobs)
             .map(Vec::len)
             .sum();
+        let count = queues.iter().map(|(_, blobs)| blobs.len()).sum();
+        self.pop_cap = next_pop_cap(self.pop_cap, count, bytes);
         if bytes > LARGE_POP_BYTES {
             // The connection keeps its read buffer at the largest reply it carried (the
             // client library never shrinks it): the next pop opens a new one, so the
@@ -688,7 +706,22 @@ impl RpcConsumer for RedisRpcConsumer {
 
 #[cfg(test)]
 mod tests {
-    use super::{dealt, share};
+    use super::{dealt, next_pop_cap, share, LARGE_POP_BYTES};
+
+    #[test]
+    fn pops_of_large_calls_shrink_the_next_pop_and_small_ones_lift_it_again() {
+        const MIB: usize = 1 << 20;
+        // Ten 20 MiB calls: the next pop takes one at a time (each alone is above the bound).
+        assert_eq!(next_pop_cap(usize::MAX, 10, 200 * MIB), 1);
+        // Forty 1 MiB calls: eight fit the bound.
+        assert_eq!(
+            next_pop_cap(usize::MAX, 40, 40 * MIB),
+            LARGE_POP_BYTES / MIB
+        );
+        // Small pops double the cap back up, without overflowing.
+        assert_eq!(next_pop_cap(1, 1, 100), 2);
+        assert_eq!(next_pop_cap(usize::MAX, 64, 64 * 100), usize::MAX);
+    }
 
     #[test]
     fn a_drain_deals_each_queue_to_one_step_and_neighbours_to_different_ones() {
