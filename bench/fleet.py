@@ -68,11 +68,16 @@ def wait_for(what, condition, timeout=60):
         time.sleep(0.05)
 
 
+def serve(env, apis):
+    """A worker serving `apis` APIs with a listener over them (`bench serve --listen`)."""
+    return Serving(BINARY, ["--apis", str(apis), "--max-concurrency", "64",
+                            "--service-name", "fleet"], env)
+
+
 def measure(redis, env, apis):
     names = ["benchmark"] if apis == 1 else [f"benchmark_{i}" for i in range(apis)]
     last = names[-1]
-    serving = Serving(BINARY, ["--apis", str(apis), "--max-concurrency", "64",
-                               "--service-name", "fleet"], env)
+    serving = serve(env, apis)
     try:
         group = "fleet-bench_listen"
         wait_for("the listener's groups", lambda: any(
@@ -115,8 +120,7 @@ def rpc_in_flight(env, apis):
 
 def rpc_round(redis, env, apis):
     """One more RPC throughput figure, from a worker of its own."""
-    serving = Serving(BINARY, ["--apis", str(apis), "--max-concurrency", "64",
-                               "--service-name", "fleet"], env)
+    serving = serve(env, apis)
     try:
         # Its first call waits for the worker to be serving (calls queue until then).
         lightbus(env, "bench", "rpc", "--apis", str(apis), "--requests", str(apis),

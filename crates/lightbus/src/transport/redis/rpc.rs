@@ -438,12 +438,12 @@ impl RedisRpcConsumer {
             return Ok((Vec::new(), false));
         };
         self.busy = true;
-        let bytes: usize = queues
+        let (count, bytes) = queues
             .iter()
             .flat_map(|(_, blobs)| blobs)
-            .map(Vec::len)
-            .sum();
-        let count = queues.iter().map(|(_, blobs)| blobs.len()).sum();
+            .fold((0, 0), |(count, bytes), blob| {
+                (count + 1, bytes + blob.len())
+            });
         self.pop_cap = next_pop_cap(self.pop_cap, count, bytes);
         if bytes > LARGE_POP_BYTES {
             // The connection keeps its read buffer at the largest reply it carried (the
