@@ -2,6 +2,7 @@
 results, async handlers, listeners, hooks, tasks and exit codes."""
 
 import json
+import os
 import sys
 import textwrap
 import time
@@ -95,6 +96,37 @@ def test_handler_exception_is_an_error_result_and_the_worker_keeps_serving(bus):
     assert "ValueError: bad x 7" in worker.output  # logged on the worker too
     assert worker.process.poll() is None
     assert worker.stop() == 0
+
+
+def threads_of(process):
+    return len(os.listdir(f"/proc/{process.process.pid}/task"))
+
+
+def test_handlers_keep_running_after_the_engines_idle_threads_exit(bus):
+    # Each engine thread keeps the Python thread state of its first handler until it exits;
+    # the runtime's idle threads exit after 10 s. Calls before, and after, they did.
+    worker = bus.front_worker("typed_api")
+    bus.wait_for_schema("typed")
+    burst = """
+        import asyncio
+        import lightbus
+        bus = lightbus.create()
+
+        async def main():
+            results = await asyncio.gather(*(bus.typed.defaults.call_async(a=i) for i in range(200)))
+            return sum(results)
+        print(asyncio.run(main()), bus.typed.defaults(a=7))
+    """
+    # `defaults` is a plain function: engine threads run it.
+    assert client(bus, burst).split() == ["19900", "7"]
+    busy = threads_of(worker)
+    deadline = time.monotonic() + 30
+    while threads_of(worker) >= busy and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert threads_of(worker) < busy, "no engine thread exited while idle"
+    assert client(bus, burst).split() == ["19900", "7"]
+    assert worker.stop() == 0, worker.output
+    assert "Fatal Python error" not in worker.output
 
 
 def test_listeners_hooks_tasks_and_a_clean_stop(bus, tmp_path):

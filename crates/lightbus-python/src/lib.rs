@@ -11,11 +11,13 @@
 //! - `completions` hands the outcomes of async operations to asyncio loops;
 //! - `errors` turns engine failures into the exceptions upstream's users catch;
 //! - `runtime` is the process's Tokio runtime and the wait that keeps Ctrl-C working;
+//! - `thread_state` keeps a Python thread state per engine thread, so handlers do not
+//!   create and delete one per call;
 //! - `logs` writes the engine's log lines to stderr.
 //!
 //! # Threads, the GIL and asyncio
 //!
-//! All network I/O runs on one Tokio runtime per process (two worker threads), never
+//! All network I/O runs on one Tokio runtime per process (one worker thread), never
 //! holding the GIL. A Python thread that calls or fires without `await` releases the GIL
 //! while it waits, so other Python threads (and the worker's handlers) run meanwhile;
 //! `call_async` / `fire_async` return at once and resolve the caller's asyncio future on its
@@ -38,6 +40,7 @@ mod errors;
 mod handlers;
 mod logs;
 mod runtime;
+mod thread_state;
 
 use pyo3::prelude::*;
 

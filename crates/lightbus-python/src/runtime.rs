@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use crate::bus::Failure;
 use crate::completions::{Completion, Payload};
 use crate::errors;
+use crate::thread_state;
 
 /// How often a blocked Python caller wakes to let Ctrl-C (`KeyboardInterrupt`) through.
 const SIGNAL_CHECK: Duration = Duration::from_millis(100);
@@ -33,10 +34,17 @@ pub fn prepare_exit() {
 /// Runs `f` holding the GIL from an engine thread; None (without running it) once the
 /// interpreter is shutting down.
 pub(crate) fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
-    if EXITING.load(Ordering::SeqCst) {
+    // SAFETY: `Py_IsInitialized` may be called at any time.
+    if exiting() || unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
         return None;
     }
+    thread_state::keep();
     Python::try_attach(f)
+}
+
+/// Whether the interpreter has started shutting down (see [`prepare_exit`]).
+pub(crate) fn exiting() -> bool {
+    EXITING.load(Ordering::SeqCst)
 }
 
 /// Drops a Python object from an engine thread: with the GIL, or (when the interpreter is
@@ -71,6 +79,7 @@ pub(crate) fn get() -> Result<&'static tokio::runtime::Runtime, Failure> {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .thread_name("lightbus-engine")
+                .on_thread_start(thread_state::mark_engine_thread)
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())
