@@ -1,5 +1,7 @@
 """BusPath: `bus.auth.check_password(...)`, `bus.auth.user_registered.fire(...)`."""
 
+import functools
+
 from lightbus.client.utilities import OnError
 from lightbus.exceptions import InvalidBusPathConfiguration, InvalidParameters
 
@@ -20,7 +22,10 @@ class BusPath:
     def __getattr__(self, item):
         if item.startswith("__"):
             raise AttributeError(item)
-        return self.__class__(name=item, parent=self, client=self.client)
+        child = self.__class__(name=item, parent=self, client=self.client)
+        # Kept as an attribute: the next `bus.auth.check_password` finds it without this call.
+        self.__dict__[item] = child
+        return child
 
     def __str__(self):
         return self.fully_qualified_name
@@ -84,7 +89,7 @@ class BusPath:
         names = [node.name for node in self.ancestors(include_self=True)]
         return ".".join(reversed(names[:-1]))
 
-    @property
+    @functools.cached_property
     def api_name(self):
         """The API part of this path: everything before the last name."""
         names = [node.name for node in self.ancestors()]

@@ -60,11 +60,13 @@ logger = logging.getLogger("lightbus")
 class _LoopBridge:
     """The engine's async operations for one asyncio loop.
 
-    The first operation started in a turn of the loop goes to the engine at once; those that
-    follow in the same turn go together at its end (one wake-up of the engine for many
-    fires or calls). The engine queues each
-    outcome and wakes the loop through a socket it watches; `_deliver` (on the loop's
-    thread) resolves the waiting futures. Engine threads never run Python for this.
+    An operation goes to the engine at once, unless another one already went since the
+    loop last took outcomes: then it joins a batch that goes at the loop's next turn (one
+    wake-up of the engine for many fires or calls, as when 64 tasks fire together). A lone
+    operation (say a sequential `await call_async()`) so costs no extra turn of the loop. The
+    engine queues each outcome and wakes the loop through a socket it watches; `_deliver`
+    (on the loop's thread) resolves the waiting futures. Engine threads never run Python
+    for this.
     """
 
     def __init__(self, loop):
@@ -73,7 +75,8 @@ class _LoopBridge:
         self._futures = {}
         self._tokens = itertools.count(1)
         self._pending = {}
-        self._turn_open = False
+        # An operation went to the engine since the loop last took outcomes or flushed.
+        self._started = False
         loop.add_reader(self.queue.fileno(), self._deliver)
 
     def expect(self):
@@ -85,20 +88,20 @@ class _LoopBridge:
 
     def submit(self, start, *arguments):
         """A future for the operation `start([(*arguments, token), ...], queue)` (an engine
-        method taking a batch). The first operation of a turn of the loop starts at once;
-        those that follow in the same turn start together at its end."""
+        method taking a batch), started at once or batched (see the class)."""
         token, future = self.expect()
         item = (*arguments, token)
-        if self._turn_open:
+        if self._started:
+            if not self._pending:
+                self._loop().call_soon(self._flush)
             self._pending.setdefault(start, []).append(item)
         else:
-            self._turn_open = True
-            self._loop().call_soon(self._flush)
+            self._started = True
             self._start(start, [item])
         return future
 
     def _flush(self):
-        self._turn_open = False
+        self._started = False
         pending, self._pending = self._pending, {}
         for start, batch in pending.items():
             self._start(start, batch)
@@ -113,6 +116,7 @@ class _LoopBridge:
                     future.set_exception(error)
 
     def _deliver(self):
+        self._started = False
         for token, value, error in self.queue.take():
             future = self._futures.pop(token, None)
             if future is None or future.done():
@@ -254,7 +258,7 @@ class BusClient:
             def done(result, error):
                 if error is None:
                     try:
-                        reply.ok(encode_result(result, f"{api_name}.{procedure}"))
+                        reply.ok(encode_result(result, api_name, procedure))
                     except LightbusException as encode_error:
                         error = encode_error
                     else:
@@ -279,7 +283,7 @@ class BusClient:
     def _prepare_call(self, api_name, name, kwargs):
         self._check_open()
         validate_event_or_rpc_name(api_name, "rpc", name)
-        return encode_kwargs(kwargs, f"{api_name}.{name}")
+        return encode_kwargs(kwargs, api_name, name)
 
     async def call_rpc_remote(self, api_name, name, kwargs=None, options=None):
         """Calls `api_name.name` with keyword arguments and returns its result."""
@@ -315,7 +319,7 @@ class BusClient:
                 f"{api_name}.{name} takes the arguments {sorted(expected)}; it was fired with "
                 f"{sorted(kwargs)}"
             )
-        deformed, kwargs_json = encode_kwargs(kwargs, f"{api_name}.{name}")
+        deformed, kwargs_json = encode_kwargs(kwargs, api_name, name)
         return version, deformed, kwargs_json
 
     def _fired(self, api_name, name, version, deformed, ids=None):

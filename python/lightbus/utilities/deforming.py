@@ -52,28 +52,30 @@ def deform_to_bus(value):
 
 
 def to_json(value, what):
-    """Already deformed `value` as JSON text; `what` names it in errors."""
+    """Already deformed `value` as JSON text; `what()` names it in errors."""
     try:
         return json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as error:
-        raise InvalidParameters(f"{what} cannot be sent as JSON: {error}") from None
+        raise InvalidParameters(f"{what()} cannot be sent as JSON: {error}") from None
 
 
 def _deform(value, what):
     try:
         return deform_to_bus(value)
     except DeformError as error:
-        raise DeformError(f"{what}: {error}") from None
+        raise DeformError(f"{what()}: {error}") from None
 
 
-def encode_kwargs(kwargs, member):
-    """(deformed, JSON text) of the keyword arguments for `member` (`api.name`)."""
-    what = f"the arguments for {member}"
+def encode_kwargs(kwargs, api_name, name):
+    """(deformed, JSON text) of the keyword arguments for `api_name.name`."""
+    if not kwargs:
+        return {}, "{}"
+    what = lambda: f"the arguments for {api_name}.{name}"  # noqa: E731 (only on errors)
     deformed = _deform(kwargs, what)
     return deformed, to_json(deformed, what)
 
 
-def encode_result(value, member):
-    """An RPC's return value as JSON text for the engine."""
-    what = f"the result of {member}()"
+def encode_result(value, api_name, name):
+    """An RPC's return value (of `api_name.name`) as JSON text for the engine."""
+    what = lambda: f"the result of {api_name}.{name}()"  # noqa: E731 (only on errors)
     return to_json(_deform(value, what), what)
