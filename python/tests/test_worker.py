@@ -129,6 +129,37 @@ def test_handlers_keep_running_after_the_engines_idle_threads_exit(bus):
     assert "Fatal Python error" not in worker.output
 
 
+def test_blocking_handlers_neither_stall_the_worker_nor_wait_on_it(bus):
+    # A plain-function handler may run right on an engine thread; whatever it does, the
+    # worker's other thread keeps serving, and the engine work it waits for never queues
+    # behind it.
+    worker = bus.front_worker("blocking_app")
+    bus.wait_for_schema("blocking")
+    output = client(bus, """
+        import threading, time
+        import lightbus
+        bus = lightbus.create()
+        slept = []
+        sleeper = threading.Thread(target=lambda: slept.append(bus.blocking.sleep(seconds=3)))
+        sleeper.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        echoed = [bus.blocking.echo(x=i) for i in range(20)]
+        took = time.monotonic() - started
+        print("ECHO", sum(echoed), "BEFORE_SLEEP_ENDED", took < 1.5 and not slept)
+        print("FAN_OUT", bus.blocking.fan_out(n=20))
+        print("OWN_LOOP", bus.blocking.own_loop(n=20))
+        print("NESTED", bus.blocking.nested(x=41))
+        sleeper.join()
+        print("SLEPT", slept)
+    """)
+    assert output.splitlines() == [
+        "ECHO 190 BEFORE_SLEEP_ENDED True", "FAN_OUT 190", "OWN_LOOP 190", "NESTED 42",
+        "SLEPT ['slept']",
+    ], worker.output
+    assert worker.stop() == 0, worker.output
+
+
 def test_listeners_hooks_tasks_and_a_clean_stop(bus, tmp_path):
     out = tmp_path / "records.jsonl"
     worker = bus.front_worker("store_app", APP_OUT=out)
