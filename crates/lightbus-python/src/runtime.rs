@@ -52,8 +52,8 @@ pub fn prepare_worker() {
 /// Only in a runtime with a second thread, and for one handler at a time: whatever the
 /// handler does, even block for minutes, the other thread runs the I/O, the timers and every
 /// other task. Python code that needs the engine while it runs (a blocking call or fire, an
-/// asyncio loop of its own) gets it through [`spawn`], which hands the share over first, so
-/// nothing it waits for can be queued behind it on its own thread.
+/// asyncio loop of its own) reaches it through [`off_the_runtime`], which hands the share
+/// over first, so nothing it waits for can be queued behind it on its own thread.
 pub(crate) struct HandlerSlot(());
 
 impl HandlerSlot {
