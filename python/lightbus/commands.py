@@ -68,9 +68,6 @@ def run(args):
     from lightbus.exceptions import UnsupportedUse
 
     configure_logging(args.log_level or "info")
-    # Before the bus module creates the bus: a worker's engine runs two threads, so that
-    # plain-function handlers can run right on one of them.
-    _engine.prepare_worker()
     # A worker's own prints (handlers, hooks) appear as they happen, also when piped.
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)

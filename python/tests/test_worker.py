@@ -130,9 +130,10 @@ def test_handlers_keep_running_after_the_engines_idle_threads_exit(bus):
 
 
 def test_blocking_handlers_neither_stall_the_worker_nor_wait_on_it(bus):
-    # A plain-function handler may run right on an engine thread; whatever it does, the
-    # worker's other thread keeps serving, and the engine work it waits for never queues
-    # behind it.
+    # A plain-function handler runs on an engine thread that first hands the runtime to
+    # another thread: whatever the handler does, the worker keeps serving, and the engine
+    # work it waits for never queues behind it. (A handler kept on its thread while a second
+    # worker thread "carried on" failed this: nothing polled the I/O driver meanwhile.)
     worker = bus.front_worker("blocking_app")
     bus.wait_for_schema("blocking")
     output = client(bus, """

@@ -86,21 +86,6 @@ pub(crate) struct ReceivedEvent {
     pub native_id: Option<String>,
 }
 
-/// Whether a handler may run on the engine thread without handing its share of the runtime
-/// to another thread first (see [`runtime::HandlerSlot`]).
-///
-/// RPCs may: their task wakes no other task between taking the call and running the
-/// handler, so nothing waits in the thread's own queue slot (which another thread cannot
-/// take) while the handler runs. Listeners do not: a listener's loop has just handed the
-/// previous event's acknowledgement to the task that settles them, and the acknowledgement
-/// would wait for the handler. Listeners already consume at 70 times Python Lightbus 1.1.2's
-/// rate; measured on the 2-vCPU VM, 2026-12-05 (`bench/python_front.py`).
-#[derive(Debug, Clone, Copy)]
-enum Stay {
-    IfSpare,
-    Never,
-}
-
 /// A Python dispatcher: for RPCs `dispatch(procedure, kwargs_json, reply)`, for events
 /// `dispatch(id, api_name, event_name, version, kwargs_json, native_id, reply)`.
 pub(crate) struct PythonHandler {
@@ -131,7 +116,7 @@ impl PythonHandler {
         kwargs_json: String,
     ) -> Result<String, HandlerError> {
         let outcome = self
-            .invoke(Stay::IfSpare, move |py, dispatch, reply| {
+            .invoke(move |py, dispatch, reply| {
                 dispatch.call1(py, (procedure, kwargs_json, reply))?;
                 Ok(())
             })
@@ -141,7 +126,7 @@ impl PythonHandler {
 
     /// Runs a listener on one event; a failure as text (with its traceback).
     pub(crate) async fn handle_event(self: Arc<Self>, event: ReceivedEvent) -> Result<(), String> {
-        self.invoke(Stay::Never, move |py, dispatch, reply| {
+        self.invoke(move |py, dispatch, reply| {
             let args = (
                 event.id,
                 event.api_name,
@@ -165,18 +150,16 @@ impl PythonHandler {
         })
     }
 
-    /// Calls the dispatcher with the GIL on this thread, then waits for the reply. The thread
-    /// first hands its share of the runtime to another thread (`block_in_place`), unless
-    /// `stay` allows it to keep it and it may ([`runtime::HandlerSlot`]: a worker's second
-    /// thread does everything else meanwhile). Either way a slow or blocking handler stalls
-    /// no other work. A plain-function handler has replied by the time the dispatcher
-    /// returns, so its outcome needs no further wake-up.
-    async fn invoke<F>(self: Arc<Self>, stay: Stay, call: F) -> Outcome
+    /// Calls the dispatcher with the GIL on this thread, which first hands its share of the
+    /// runtime to another thread (`block_in_place`: a slow or blocking handler stalls no other
+    /// work), then waits for the reply. A plain-function handler has replied by the time the
+    /// dispatcher returns, so its outcome needs no further wake-up.
+    async fn invoke<F>(self: Arc<Self>, call: F) -> Outcome
     where
         F: FnOnce(Python<'_>, &Py<PyAny>, Py<Reply>) -> PyResult<()> + Send + 'static,
     {
         let (sender, receiver) = oneshot::channel();
-        let start = || {
+        let started = tokio::task::block_in_place(|| {
             runtime::attach(|py| -> Result<(), HandlerError> {
                 let reply = Reply {
                     sender: Mutex::new(Some(sender)),
@@ -189,15 +172,7 @@ impl PythonHandler {
                 };
                 call(py, dispatch, reply).map_err(|e| python_error(py, e))
             })
-        };
-        let slot = match stay {
-            Stay::IfSpare => runtime::HandlerSlot::take(),
-            Stay::Never => None,
-        };
-        let started = match slot {
-            Some(_slot) => start(),
-            None => tokio::task::block_in_place(start),
-        };
+        });
         match started {
             Some(Ok(())) => {}
             Some(Err(error)) => return Err(error),

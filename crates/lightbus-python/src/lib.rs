@@ -17,24 +17,21 @@
 //!
 //! # Threads, the GIL and asyncio
 //!
-//! All network I/O runs on one Tokio runtime per process (one worker thread; two in a
-//! `lightbus run` worker), never holding the GIL. A Python thread that calls or fires
-//! without `await` releases the GIL while it waits, so other Python threads (and the
-//! worker's handlers) run meanwhile; `call_async` / `fire_async` return at once and resolve
-//! the caller's asyncio future on its own loop: the engine queues the outcome and wakes the
-//! loop through a socket it watches, so engine threads never run Python for it (see
-//! `completions`).
+//! All network I/O runs on one Tokio runtime per process (one worker thread), never
+//! holding the GIL. A Python thread that calls or fires without `await` releases the GIL
+//! while it waits, so other Python threads (and the worker's handlers) run meanwhile;
+//! `call_async` / `fire_async` return at once and resolve the caller's asyncio future on its
+//! own loop: the engine queues the outcome and wakes the loop through a socket it watches,
+//! so engine threads never run Python for it (see `completions`).
 //!
-//! Handlers for RPCs and events are called on the engine thread that received the message,
-//! with the GIL held. That thread first hands its share of the runtime to another
-//! (`block_in_place`), except for one RPC handler at a time in a worker, whose second
-//! thread carries on with everything else meanwhile (`runtime::HandlerSlot`). So a plain
-//! function runs right there, and a slow one blocks neither the runtime nor other handlers'
-//! I/O, and may itself make blocking calls on the bus or run an event loop of its own; an
-//! `async def` handler is handed to the worker's asyncio loop by the Python side. Either
-//! way the outcome comes back through a one-shot `Reply`. A Python exception in a handler
-//! is an error result for the caller (RPC) or a listener failure (event), never a crash of
-//! the worker; a Rust panic inside the engine surfaces as a Python exception.
+//! Handlers for RPCs and events are called on an engine thread that first hands its share
+//! of the runtime to another (`block_in_place`), with the GIL held: a plain function runs
+//! right there (so a slow handler blocks neither the runtime nor other handlers' I/O, and
+//! may itself make blocking calls on the bus); an `async def` handler is handed to the
+//! worker's asyncio loop by the Python side. Either way the outcome
+//! comes back through a one-shot `Reply`. A Python exception in a handler is an
+//! error result for the caller (RPC) or a listener failure (event), never a crash of the
+//! worker; a Rust panic inside the engine surfaces as a Python exception.
 
 mod bus;
 mod completions;
@@ -55,7 +52,6 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<completions::Completions>()?;
     m.add_function(wrap_pyfunction!(logs::set_log_level, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::prepare_exit, m)?)?;
-    m.add_function(wrap_pyfunction!(runtime::prepare_worker, m)?)?;
     m.add("ENGINE_VERSION", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The process's Tokio runtime, and waiting on it from Python.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -24,58 +24,6 @@ static RUNTIME_PID: OnceLock<u32> = OnceLock::new();
 /// Set when the interpreter starts shutting down (an `atexit` hook of the Python side):
 /// from then on engine threads never enter Python, where they could crash it.
 static EXITING: AtomicBool = AtomicBool::new(false);
-
-/// The worker threads the runtime starts with: one, or two in a worker process (see
-/// [`prepare_worker`]).
-static WORKER_THREADS: AtomicUsize = AtomicUsize::new(1);
-
-/// Set while a handler runs on an engine thread that kept its share of the runtime (see
-/// [`HandlerSlot`]).
-static HANDLER_SLOT_TAKEN: AtomicBool = AtomicBool::new(false);
-
-/// Tells the engine this process is a worker (`lightbus run`), before its first bus is
-/// created: the runtime then starts two threads, so that one Python handler at a time can
-/// run right on an engine thread while the other carries on with everything else (see
-/// [`HandlerSlot`]). Called later, it changes nothing.
-#[pyfunction]
-pub fn prepare_worker() {
-    WORKER_THREADS.store(2, Ordering::SeqCst);
-}
-
-/// Leave for one Python handler to run on the engine thread that received its message,
-/// without first handing that thread's share of the runtime to another (`block_in_place`
-/// wakes a thread to take over, and the share then moves between threads). Measured on the
-/// 2-vCPU VM, 2026-12-05, a Rust caller and a Python-front worker, three alternating rounds:
-/// 64 calls in flight 25.7k-26.3k calls/s with `block_in_place` for every handler,
-/// 53.5k-56.5k with the slot; sequential p50 0.138-0.201 against 0.125-0.152 ms.
-///
-/// Only in a runtime with a second thread, and for one handler at a time: whatever the
-/// handler does, even block for minutes, the other thread runs the I/O, the timers and every
-/// other task. Python code that needs the engine while it runs (a blocking call or fire, an
-/// asyncio loop of its own) reaches it through [`off_the_runtime`], which hands the share
-/// over first, so nothing it waits for can be queued behind it on its own thread.
-pub(crate) struct HandlerSlot(());
-
-impl HandlerSlot {
-    /// The slot, if the runtime has a thread to spare and no other handler holds it.
-    pub(crate) fn take() -> Option<HandlerSlot> {
-        let spare = RUNTIME
-            .get()
-            .and_then(|built| built.as_ref().ok())
-            .is_some_and(|runtime| runtime.metrics().num_workers() > 1);
-        let free = spare
-            && HANDLER_SLOT_TAKEN
-                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok();
-        free.then_some(HandlerSlot(()))
-    }
-}
-
-impl Drop for HandlerSlot {
-    fn drop(&mut self) {
-        HANDLER_SLOT_TAKEN.store(false, Ordering::Release);
-    }
-}
 
 /// Tells the engine the interpreter is shutting down (registered with `atexit`).
 #[pyfunction]
@@ -121,15 +69,15 @@ pub(crate) fn get() -> Result<&'static tokio::runtime::Runtime, Failure> {
     }
     RUNTIME
         .get_or_init(|| {
-            // One thread, except in a worker process: the bus's I/O is light next to Python's
-            // own work, and fewer threads means fewer hand-overs between them. Measured
-            // against two threads on the 2-vCPU VM, 2026-12-04, three interleaved rounds (a
-            // Python caller, a Rust worker): sequential `fire_async` 6.4-7.9k against
-            // 5.3-5.4k events/s, 64 at once 69-75k against 59-69k, sequential `call_async`
-            // p50 0.26-0.36 against 0.30-0.31 ms. A worker's second thread is what lets a
-            // handler run on the first (see `HandlerSlot`).
+            // One thread: the bus's I/O is light next to Python's own work, and fewer threads
+            // means fewer hand-overs between them. Measured against two threads on the 2-vCPU
+            // VM, 2026-12-04, three interleaved rounds (a Python caller, a Rust worker):
+            // sequential `fire_async` 6.4-7.9k against 5.3-5.4k events/s, 64 at once 69-75k
+            // against 59-69k, sequential `call_async` p50 0.26-0.36 against 0.30-0.31 ms.
+            // Python handlers still run off it: `block_in_place` moves the runtime to
+            // another thread while one runs (see `handlers`).
             tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(WORKER_THREADS.load(Ordering::SeqCst))
+                .worker_threads(1)
                 .thread_name("lightbus-engine")
                 .on_thread_start(thread_state::mark_engine_thread)
                 .enable_all()
@@ -150,41 +98,9 @@ where
 {
     let runtime = get().map_err(|f| errors::to_py(py, f))?;
     let (sender, receiver) = mpsc::sync_channel(1);
-    // On an engine thread (a handler's blocking call), the thread's share of the runtime goes
-    // to another thread for the wait, so the operation never waits behind the caller.
-    off_the_runtime(|| {
-        drop(runtime.spawn(async move {
-            let _ = sender.send(future.await);
-        }));
-        wait_for(py, receiver)
-    })
-}
-
-/// Runs `f` on this thread; an engine thread first hands its share of the runtime to
-/// another (`block_in_place`), as `f` may block or spawn what it then waits for.
-fn off_the_runtime<R>(f: impl FnOnce() -> R) -> R {
-    if thread_state::is_engine_thread() {
-        tokio::task::block_in_place(f)
-    } else {
-        f()
-    }
-}
-
-/// Spawns `future` on the runtime from code Python called. On an engine thread (a handler's
-/// own asyncio loop, say), Tokio would queue it on that very thread, where it would wait
-/// for the handler that waits for it: the thread hands its share of the runtime over first.
-fn spawn<F>(runtime: &tokio::runtime::Runtime, future: F)
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    off_the_runtime(|| drop(runtime.spawn(future)));
-}
-
-/// Waits for the outcome on `receiver` without the GIL, letting Ctrl-C through.
-fn wait_for<T>(py: Python<'_>, receiver: mpsc::Receiver<Result<T, Failure>>) -> PyResult<T>
-where
-    T: Send + 'static,
-{
+    runtime.spawn(async move {
+        let _ = sender.send(future.await);
+    });
     let mut receiver = receiver;
     loop {
         // The receiver moves into the GIL-free closure and back (it is `Send`, not `Sync`).
@@ -220,7 +136,7 @@ where
         return Ok(());
     }
     let runtime = get().map_err(|f| errors::to_py(py, f))?;
-    spawn(runtime, async move {
+    runtime.spawn(async move {
         let finished = operations
             .into_iter()
             .map(|(future, completion)| async move {

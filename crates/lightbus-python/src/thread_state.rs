@@ -56,16 +56,11 @@ pub(crate) fn mark_engine_thread() {
     ENGINE_THREAD.with(|engine| engine.set(true));
 }
 
-/// Whether the calling thread is one of the engine's.
-pub(crate) fn is_engine_thread() -> bool {
-    ENGINE_THREAD.with(Cell::get)
-}
-
 /// Gives the calling engine thread a Python state that outlives its attaches, if it has none
 /// yet. Call it right before attaching, with the interpreter initialized and not shutting
 /// down. Does nothing on other threads.
 pub(crate) fn keep() {
-    if !is_engine_thread() {
+    if !ENGINE_THREAD.with(Cell::get) {
         return;
     }
     // `try_with`: a thread already destroying its thread-locals keeps nothing.
