@@ -19,14 +19,17 @@ use redis::cluster_routing::{
 };
 use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
+use super::pipelined::PipelinedConnection;
 use super::SharedConnection;
 
 /// A connection to one server (direct or found through Sentinel), or to a cluster.
-/// Cloning is cheap: clones share the connection (both kinds are multiplexed).
+/// Cloning is cheap: clones share the connection (every kind is multiplexed).
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum Connection {
-    /// One server.
+    /// One server over plain TCP or a Unix socket, RESP2: this library's own connection.
+    Pipelined(PipelinedConnection),
+    /// One server over TLS, or asked for RESP3: redis-rs's connection.
     Server(MultiplexedConnection),
     /// A Redis Cluster: one connection per node, commands routed by key.
     Cluster(ClusterConnection),
@@ -35,6 +38,7 @@ pub enum Connection {
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            Connection::Pipelined(_) => "Connection::Pipelined",
             Connection::Server(_) => "Connection::Server",
             Connection::Cluster(_) => "Connection::Cluster",
         })
@@ -52,6 +56,7 @@ impl Connection {
     /// read on `key` uses, `CLIENT UNBLOCK` of it).
     pub(crate) async fn query_at(&mut self, command: &Cmd, key: &str) -> RedisResult<Value> {
         match self {
+            Connection::Pipelined(connection) => connection.send_packed_command(command).await,
             Connection::Server(connection) => connection.send_packed_command(command).await,
             Connection::Cluster(connection) => {
                 let route = Route::with_slot(Slot::for_key(key), SlotAddr::Master);
@@ -71,8 +76,8 @@ impl Connection {
     /// `CLIENT LIST`, `SCAN`), which a cluster answers node by node.
     pub async fn on_each_master(&mut self, command: &Cmd) -> RedisResult<Vec<(String, Value)>> {
         match self {
-            Connection::Server(connection) => {
-                let reply = connection.send_packed_command(command).await?;
+            Connection::Pipelined(_) | Connection::Server(_) => {
+                let reply = self.send_packed_command(command).await?;
                 Ok(vec![(String::new(), reply.extract_error()?)])
             }
             Connection::Cluster(connection) => {
@@ -102,6 +107,7 @@ impl Connection {
     /// named it (on a single server, on the server).
     async fn query_on(&mut self, command: &Cmd, address: &str) -> RedisResult<Value> {
         match self {
+            Connection::Pipelined(connection) => connection.send_packed_command(command).await,
             Connection::Server(connection) => connection.send_packed_command(command).await,
             Connection::Cluster(connection) => {
                 let (host, port) = address
@@ -162,6 +168,7 @@ impl Connection {
     /// cluster support took 17.3k).
     pub(crate) async fn send_packed_command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
         match self {
+            Connection::Pipelined(connection) => connection.send_packed_command(cmd).await,
             Connection::Server(connection) => connection.send_packed_command(cmd).await,
             Connection::Cluster(connection) => connection.req_packed_command(cmd).await,
         }
@@ -176,6 +183,11 @@ impl Connection {
         count: usize,
     ) -> RedisResult<Vec<Value>> {
         match self {
+            Connection::Pipelined(connection) => {
+                connection
+                    .send_packed_commands(pipeline, offset, count)
+                    .await
+            }
             Connection::Server(connection) => {
                 connection
                     .send_packed_commands(pipeline, offset, count)
@@ -193,6 +205,9 @@ impl Connection {
 impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
+            Connection::Pipelined(connection) => {
+                Box::pin(async move { connection.send_packed_command(cmd).await })
+            }
             Connection::Server(connection) => connection.req_packed_command(cmd),
             Connection::Cluster(connection) => connection.req_packed_command(cmd),
         }
@@ -205,6 +220,11 @@ impl ConnectionLike for Connection {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
+            Connection::Pipelined(connection) => Box::pin(async move {
+                connection
+                    .send_packed_commands(pipeline, offset, count)
+                    .await
+            }),
             Connection::Server(connection) => {
                 connection.req_packed_commands(pipeline, offset, count)
             }
@@ -216,6 +236,7 @@ impl ConnectionLike for Connection {
 
     fn get_db(&self) -> i64 {
         match self {
+            Connection::Pipelined(connection) => connection.db(),
             Connection::Server(connection) => connection.get_db(),
             Connection::Cluster(connection) => connection.get_db(),
         }

@@ -130,6 +130,26 @@ impl SharedConnection {
         pipeline.exec_async(self).await
     }
 
+    /// Sends the command of `args` (its name first): on this library's own connection
+    /// written straight into its buffer, without a redis-rs `Cmd` (see
+    /// [`PipelinedConnection::send_args`](super::PipelinedConnection)); on the others as
+    /// a `Cmd`. For commands on hot paths that hold their arguments as bytes already.
+    pub(crate) async fn query_args(&mut self, args: &[&[u8]]) -> RedisResult<Value> {
+        let mut live = self.slot.get().await?;
+        let result = match &live.connection {
+            Connection::Pipelined(connection) => connection.send_args(args).await,
+            _ => {
+                let mut command = Cmd::new();
+                for arg in args {
+                    command.arg(*arg);
+                }
+                live.connection.send_packed_command(&command).await
+            }
+        };
+        live.note(&self.slot, &result);
+        result
+    }
+
     /// Sends `command`, on a cluster to the master of `key`'s slot (see
     /// [`Connection::query_at`]).
     pub(crate) async fn query_at(&mut self, command: &Cmd, key: &str) -> RedisResult<Value> {

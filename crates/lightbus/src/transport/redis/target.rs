@@ -11,6 +11,7 @@ use redis::io::tcp::TcpSettings;
 use redis::{AsyncConnectionConfig, ErrorKind, IntoConnectionInfo, RedisError, RedisResult};
 
 use super::connection::Connection;
+use super::pipelined::PipelinedConnection;
 use super::{error, RedisUrl, CONNECT_TIMEOUT};
 use crate::config::{client_url, cluster_url, sentinel_url, SentinelUrl, TlsConfig};
 use crate::error::{ConfigError, Error, Result};
@@ -67,6 +68,9 @@ impl Target {
                     .map(Connection::Cluster);
             }
         };
+        if let Some(connection) = PipelinedConnection::connect(client.get_connection_info()).await {
+            return connection.map(Connection::Pipelined);
+        }
         client
             .get_multiplexed_async_connection_with_config(config)
             .await
@@ -79,6 +83,16 @@ impl Target {
             Target::Direct(client) => client.get_connection_info().redis_settings().db(),
             Target::Sentinel(sentinel) => sentinel.url.db,
             Target::Cluster(_) => 0,
+        }
+    }
+
+    /// Whether the connections are this library's own [`PipelinedConnection`]s (plain TCP
+    /// or a Unix socket, RESP2), not redis-rs's.
+    pub(crate) fn pipelined(&self) -> bool {
+        match self {
+            Target::Direct(client) => PipelinedConnection::serves(client.get_connection_info()),
+            Target::Sentinel(sentinel) => sentinel.certificates.is_none(),
+            Target::Cluster(_) => false,
         }
     }
 

@@ -40,17 +40,20 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 
 use super::RedisServer;
-use crate::config::{Count, RedisEventConfig, StreamUse};
+use crate::config::{RedisEventConfig, StreamUse};
 use crate::error::{DecodeError, Result};
 use crate::message::EventMessage;
 use crate::transport::{ConsumeRequest, EventConsumer, EventTransport};
 
 /// The stream an event is written to.
 pub fn stream_key(stream_use: StreamUse, api_name: &str, event_name: &str) -> String {
-    match stream_use {
-        StreamUse::PerApi => format!("{api_name}.*:stream"),
-        StreamUse::PerEvent => format!("{api_name}.{event_name}:stream"),
-    }
+    // Concatenated rather than `format!`ted: this runs for every fire, and formatting cost
+    // ~575 instructions per event there (callgrind, `lightbus bench fire -c 64`).
+    let middle = match stream_use {
+        StreamUse::PerApi => "*",
+        StreamUse::PerEvent => event_name,
+    };
+    [api_name, ".", middle, ":stream"].concat()
 }
 
 /// The dead-letter stream of `stream`: where its undecodable entries are kept.
@@ -110,6 +113,8 @@ pub fn id_order(id: &str) -> Option<(u64, u64)> {
 pub struct RedisEventTransport {
     server: Arc<RedisServer>,
     config: RedisEventConfig,
+    /// `max_stream_length` as the text `XADD MAXLEN ~` takes, written once.
+    max_length: Option<String>,
 }
 
 impl std::fmt::Debug for RedisEventTransport {
@@ -126,7 +131,12 @@ impl std::fmt::Debug for RedisEventTransport {
 impl RedisEventTransport {
     /// A transport on `server` with the API's `event_transport.redis` settings.
     pub fn new(server: Arc<RedisServer>, config: RedisEventConfig) -> Self {
-        RedisEventTransport { server, config }
+        let max_length = config.max_stream_length.map(|n| n.get().to_string());
+        RedisEventTransport {
+            server,
+            config,
+            max_length,
+        }
     }
 }
 
@@ -161,13 +171,14 @@ impl EventTransport for RedisEventTransport {
                     setting: "event_transport.redis.max_message_bytes",
                 });
             }
-            let mut command =
-                redis::Cmd::with_capacity(6 + 2 * fields.len(), 32 + stream.len() + text);
-            command.arg("XADD").arg(&stream);
-            add_max_length(&mut command, self.config.max_stream_length.map(Count::get));
-            command.arg("*");
+            let mut args: Vec<&[u8]> = Vec::with_capacity(6 + 2 * fields.len());
+            args.extend([&b"XADD"[..], stream.as_bytes()]);
+            if let Some(max_length) = &self.max_length {
+                args.extend([&b"MAXLEN"[..], b"~", max_length.as_bytes()]);
+            }
+            args.push(b"*");
             for (field, value) in &fields {
-                command.arg(field.as_ref()).arg(value.as_ref());
+                args.extend([field.as_bytes(), value.as_bytes()]);
             }
             // While Redis is away (lost, restarting, loading its data), the fire waits and
             // tries again, with growing delays and jitter, until the caller's
@@ -177,9 +188,10 @@ impl EventTransport for RedisEventTransport {
             loop {
                 let attempt = async {
                     let mut connection = self.server.shared_in_turn().await?;
-                    command
-                        .query_async(&mut connection)
+                    connection
+                        .query_args(&args)
                         .await
+                        .and_then(|reply| Ok(redis::from_redis_value(reply.extract_error()?)?))
                         .map_err(|e| self.server.error(e))
                 }
                 .await;
