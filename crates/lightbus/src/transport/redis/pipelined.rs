@@ -163,8 +163,16 @@ struct State {
 /// Why a connection failed: kept to fail the commands that come after.
 #[derive(Clone)]
 struct Failure {
-    kind: std::io::ErrorKind,
+    cause: Cause,
     message: String,
+}
+
+#[derive(Clone, Copy)]
+enum Cause {
+    /// The connection dropped (of this kind, one redis-rs reads as a dropped connection).
+    Dropped(std::io::ErrorKind),
+    /// A reply could not be read: the connection's framing is lost.
+    Protocol,
 }
 
 impl Failure {
@@ -177,20 +185,29 @@ impl Failure {
             _ => BrokenPipe,
         };
         Failure {
-            kind,
+            cause: Cause::Dropped(kind),
             message: format!("{what}: {error}"),
         }
     }
 
+    /// A reply that is not RESP, or a reply to no command.
+    fn protocol(message: String) -> Self {
+        Failure {
+            cause: Cause::Protocol,
+            message,
+        }
+    }
+
     fn error(&self) -> RedisError {
-        match self.kind {
-            // A reply that could not be read: the connection's framing is lost.
-            std::io::ErrorKind::InvalidData => RedisError::from((
+        match self.cause {
+            Cause::Protocol => RedisError::from((
                 ErrorKind::Parse,
                 "an invalid reply from Redis",
                 self.message.clone(),
             )),
-            kind => RedisError::from(std::io::Error::new(kind, self.message.clone())),
+            Cause::Dropped(kind) => {
+                RedisError::from(std::io::Error::new(kind, self.message.clone()))
+            }
         }
     }
 }
@@ -428,7 +445,7 @@ impl PipelinedConnection {
             .failure
             .clone()
             .unwrap_or_else(|| Failure {
-                kind: std::io::ErrorKind::BrokenPipe,
+                cause: Cause::Dropped(std::io::ErrorKind::BrokenPipe),
                 message: "the connection was closed".to_owned(),
             })
             .error()
@@ -517,12 +534,7 @@ async fn read_loop(shared: &Shared) -> Failure {
                     start += length;
                 }
                 Ok(None) => break,
-                Err(ProtocolError(message)) => {
-                    return Failure {
-                        kind: std::io::ErrorKind::InvalidData,
-                        message,
-                    }
-                }
+                Err(ProtocolError(message)) => return Failure::protocol(message),
             }
         }
         if !replies.is_empty() {
@@ -545,7 +557,7 @@ async fn read_loop(shared: &Shared) -> Failure {
         match shared.socket.read(&mut input).await {
             Ok(0) => {
                 return Failure {
-                    kind: std::io::ErrorKind::BrokenPipe,
+                    cause: Cause::Dropped(std::io::ErrorKind::BrokenPipe),
                     message: "Redis closed the connection".to_owned(),
                 }
             }
@@ -566,12 +578,7 @@ fn hand_over(
         let mut state = lock(&shared.state);
         for reply in replies.drain(..) {
             match state.awaited.pop_front() {
-                None => {
-                    return Err(Failure {
-                        kind: std::io::ErrorKind::InvalidData,
-                        message: "a reply to no command".to_owned(),
-                    })
-                }
+                None => return Err(Failure::protocol("a reply to no command".to_owned())),
                 Some(Awaited::One(sender)) => done.push(Completed::One(sender, reply)),
                 Some(Awaited::Many(mut many)) => {
                     if many.skip > 0 {
