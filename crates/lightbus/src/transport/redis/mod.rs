@@ -7,9 +7,11 @@
 //! The full wire contract (keys, commands per role, formats) is `docs/protocol.md`.
 //!
 //! Connections: each Redis server (by URL) gets one multiplexed connection shared by every
-//! non-blocking command of the process, so concurrent commands are pipelined automatically,
-//! and event fires are spread over a few such connections, taken in turn (fires awaited
-//! one after the other reach Redis in that order, concurrent ones in any order); each
+//! non-blocking command of the process, so concurrent commands are pipelined automatically
+//! (over plain TCP and Unix sockets this library's own [`PipelinedConnection`], otherwise
+//! redis-rs's), and on redis-rs's connections event fires are spread over a few such
+//! connections, taken in turn (fires awaited one after the other reach Redis in that
+//! order, concurrent ones in any order); each
 //! blocking loop (a worker's queue pop, the result listener, a stream reader) gets a
 //! dedicated connection. Both reconnect on failure: a shared connection is never used once
 //! known dead, and one idle for [`IDLE_PROBE_AFTER`] is checked with a `PING` first (see

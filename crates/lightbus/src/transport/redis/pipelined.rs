@@ -31,7 +31,7 @@
 //! Why not redis-rs's connection: per command it copies the command into a message for a
 //! channel to its connection task, and reads replies with a parser-combinator parser; the
 //! two were ~45% of the instructions per event fired and ~40% per event consumed
-//! (callgrind; README "What firing and consuming cost" has the figures before and after).
+//! (callgrind; README "Our own connection" has the figures before and after).
 //! TLS (`rediss://`), RESP3 and Redis Cluster stay on redis-rs's connections.
 
 use std::collections::VecDeque;
