@@ -29,6 +29,15 @@ ROOT = Path(__file__).resolve().parent.parent
 PEER_DIR = ROOT / "bench" / "peer"
 
 
+# The release build of the `lightbus` binary and the quickstart's examples together, as
+# scripts/hot-symbols.py profiles them: cargo unifies features across what one command
+# builds, and the crate hashes in the symbol names follow the features, so only binaries
+# built by this same command match the code-layout list (crates/lightbus/link).
+RELEASE_BUILD = ["cargo", "build", "--release", "-p", "lightbus-cli", "-p", "lightbus",
+                 "--example", "auth_service", "--example", "call_procedure",
+                 "--example", "fire_event", "--bin", "lightbus"]
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -16,7 +16,9 @@ so a drift of the machine's speed hits them alike:
    stream publisher, FastStream's `broker.publish(..., stream=...)`.
 3. the ceiling: `redis-benchmark` XADD with a lightbus event's fields, `-P 64 -c 1` and
    `-P 16 -c 4`, the better of the two.
-4. idle RSS (VmRSS) of a one-subscriber app against a `lightbus bench serve` worker.
+4. idle RSS (VmRSS) of a one-subscriber app against the quickstart's `auth_service` (the
+   service the goal names; the `auth_service` example, built here) and a `lightbus bench
+   serve` worker.
 
 Ratios are taken within each round; the table shows min / median / max of every figure and
 of every ratio over the rounds.
@@ -42,11 +44,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import ROOT, Bench, Redis, write_config  # noqa: E402  (same directory)
+from compare import RELEASE_BUILD, ROOT, Bench, Redis, write_config  # noqa: E402
 
 PEERS = ROOT / "bench" / "peers"
 RS_MANIFEST = PEERS / "ruststream" / "Cargo.toml"
 RS_BINARY = PEERS / "ruststream" / "target" / "release" / "ruststream-peer-bench"
+AUTH_SERVICE = ROOT / "target" / "release" / "examples" / "auth_service"
 VENV = PEERS / ".venv"
 FS_APP = PEERS / "faststream_app.py"
 FASTSTREAM_REQUIREMENT = "faststream[redis]>=0.7,<0.8"
@@ -65,6 +68,7 @@ FIRE_RS = "fire, 64 concurrent: RustStream (events/s)"
 FIRE_FS = "fire, 64 concurrent: FastStream (events/s)"
 CEILING = "ceiling: redis-benchmark XADD (events/s)"
 RSS_LB = "idle RSS: lightbus-rs `bench serve` (MB)"
+RSS_AUTH = "idle RSS: lightbus-rs quickstart `auth_service` (MB)"
 RSS_RS = "idle RSS: RustStream one-subscriber app (MB)"
 RSS_FS = "idle RSS: FastStream one-subscriber app (MB)"
 
@@ -76,7 +80,8 @@ RATIOS = [
     ("fire: lightbus-rs / FastStream", FIRE_LB, FIRE_FS),
     ("fire: lightbus-rs / ceiling", FIRE_LB, CEILING),
     ("fire: RustStream / ceiling", FIRE_RS, CEILING),
-    ("idle RSS: lightbus-rs / RustStream", RSS_LB, RSS_RS),
+    ("idle RSS: lightbus-rs `auth_service` / RustStream", RSS_AUTH, RSS_RS),
+    ("idle RSS: lightbus-rs `bench serve` / RustStream", RSS_LB, RSS_RS),
     ("idle RSS: lightbus-rs / FastStream", RSS_LB, RSS_FS),
 ]
 
@@ -202,6 +207,7 @@ class Peers(Bench):
         ]
         idle = [
             (RSS_LB, lambda: self.idle_rss([self.binary, "bench", "serve"], "lightbus")),
+            (RSS_AUTH, lambda: self.idle_rss([AUTH_SERVICE, "run"], "lightbus")),
             (RSS_RS, lambda: self.idle_rss(
                 [RS_BINARY, "idle", "--url", self.redis.url, "--stream", f"idle.rs.{tag}",
                  "--group", "idle"], "RustStream")),
@@ -257,8 +263,15 @@ def ensure_lightbus(binary, build):
         log("waiting for another cargo process in this checkout to finish...")
         time.sleep(10)
     if not binary.exists():
-        subprocess.run(["cargo", "build", "--release", "-p", "lightbus-cli"], cwd=ROOT,
-                       check=True)
+        subprocess.run(RELEASE_BUILD, cwd=ROOT, check=True)
+
+
+def ensure_auth_service(build):
+    if build:
+        # With the CLI, as the code-layout list was made (see compare.RELEASE_BUILD).
+        subprocess.run(RELEASE_BUILD, cwd=ROOT, check=True)
+    if not AUTH_SERVICE.exists():
+        raise SystemExit(f"{AUTH_SERVICE} is missing (run without --no-build to build it)")
 
 
 def ensure_ruststream(build):
@@ -388,6 +401,7 @@ def main():
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed (apt-get install redis-server redis-tools)")
     ensure_lightbus(args.binary, not args.no_build)
+    ensure_auth_service(not args.no_build)
     ensure_ruststream(not args.no_build)
     ensure_faststream()
 

@@ -68,9 +68,7 @@ def profile(bench, command, exercise, out):
 
 
 def main():
-    subprocess.run(["cargo", "build", "--release", "-p", "lightbus-cli", "-p", "lightbus",
-                    "--example", "auth_service", "--example", "call_procedure",
-                    "--example", "fire_event", "--bin", "lightbus"], cwd=ROOT, check=True)
+    subprocess.run(compare.RELEASE_BUILD, cwd=ROOT, check=True)
     bench = compare.Bench(Options())
     work = Path(tempfile.mkdtemp(prefix="lightbus-hot-symbols-"))
     examples = RELEASE / "examples"
